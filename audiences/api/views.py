@@ -1,0 +1,323 @@
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from audiences import selectors, services
+from audiences.api import serializers as s
+from audiences.explain import explain_membership
+from audiences.models import Audience, MarketingList
+from audiences.selectors import audience_status
+from core.api.pagination import (
+    CursorPageSerializer,
+    PageRequestSerializer,
+    cursor_page_envelope,
+    parse_cursor_page,
+    words_search_q,
+)
+from core.api.schema import (
+    AudienceMembershipResponseSerializer,
+    IdResponseSerializer,
+    ListMembershipResponseSerializer,
+)
+from core.api.views import ApiView, PagedListView, expected_version, get_by_public_id, scopes_for, with_etag
+from core.conditions import FieldRegistry
+from core.conditions.fields import BooleanKind, DateTimeKind, PublicIdKind, StringKind
+from core.errors import NotFound
+from imports.services import import_jobs_create_for_list
+from subscribers.api.serializers import SubscriberOutputSerializer
+from subscribers.selectors import subscriber_get, subscribers_with_relations
+
+
+class AudienceNotFound(NotFound):
+    default_message = "Audience not found"
+
+
+class ListNotFound(NotFound):
+    code = "LIST_NOT_FOUND"
+    default_message = "List not found"
+
+
+class AudienceApiView(ApiView):
+    scope_map = scopes_for("audiences")
+    validation_error_code = "INVALID_AUDIENCE"
+    validation_error_message = "Invalid audience data"
+    not_found_message = "Audience not found"
+
+    def get_object(self, public_id: str) -> Audience:
+        return get_by_public_id(selectors.audience_list(), public_id, AudienceNotFound())
+
+
+class AudienceCollectionView(AudienceApiView):
+    @extend_schema(request=s.AudienceInputSerializer, responses=IdResponseSerializer)
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.AudienceInputSerializer)
+        audience = services.audience_create(name=data["name"], rules=data.get("rules"))
+        return Response({"id": audience.public_id})
+
+
+class AudienceListView(PagedListView, AudienceApiView):
+    scope_map = scopes_for("audiences", read=("POST",), write=())
+    validation_error_code = "VALIDATION_ERROR"
+    output_serializer = s.AudienceOutputSerializer
+
+    def get_queryset(self):
+        return selectors.audience_list()
+
+    def get_registry(self) -> FieldRegistry:
+        return FieldRegistry(
+            {
+                "id": PublicIdKind("public_id"),
+                "name": StringKind("name"),
+                "created_at": DateTimeKind("created_at"),
+                "updated_at": DateTimeKind("updated_at", nullable=True),
+            }
+        )
+
+    @extend_schema(request=PageRequestSerializer, responses=s.AudienceOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class AudienceDetailView(AudienceApiView):
+    @extend_schema(responses=s.AudienceOutputSerializer)
+    def get(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        return with_etag(Response(s.AudienceOutputSerializer(audience).data), audience.version)
+
+    @extend_schema(request=s.AudienceInputSerializer, responses=IdResponseSerializer)
+    def put(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        data = self.parse(s.AudienceInputSerializer)
+        rules = {"rules": data["rules"]} if "rules" in data else {}
+        audience = services.audience_update(
+            audience=audience, name=data["name"], expected_version=expected_version(request, data), **rules
+        )
+        return with_etag(Response({"id": audience.public_id}), audience.version)
+
+    @extend_schema(responses=IdResponseSerializer)
+    def delete(self, request: Request, audience_id: str) -> Response:
+        services.audience_delete(audience=self.get_object(audience_id))
+        return Response({"id": audience_id})
+
+
+class AudienceSubscribersView(AudienceApiView):
+    @extend_schema(request=s.MembershipInputSerializer, responses=AudienceMembershipResponseSerializer)
+    def post(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        data = self.parse(s.MembershipInputSerializer)
+        subscriber = subscriber_get(data["subscriber_id"])
+        services.audience_add_subscriber(audience=audience, subscriber=subscriber)
+        return Response({"audience_id": audience.public_id, "subscriber_id": subscriber.public_id})
+
+
+class AudienceSubscriberDetailView(AudienceApiView):
+    @extend_schema(responses=AudienceMembershipResponseSerializer)
+    def delete(self, request: Request, audience_id: str, subscriber_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        subscriber = subscriber_get(subscriber_id)
+        services.audience_remove_subscriber(audience=audience, subscriber=subscriber)
+        return Response({"audience_id": audience.public_id, "subscriber_id": subscriber.public_id})
+
+
+class ListApiView(ApiView):
+    scope_map = scopes_for("lists")
+    validation_error_message = "Invalid list data"
+    not_found_code = "LIST_NOT_FOUND"
+    not_found_message = "List not found"
+
+    def get_object(self, public_id: str) -> MarketingList:
+        return get_by_public_id(selectors.marketing_list_list(), public_id, ListNotFound())
+
+    def get_audience(self, public_id: str) -> Audience:
+        audiences = services.resolve_audiences([public_id], field="audience_id")
+        return audiences[0]
+
+
+class ListCollectionView(ListApiView):
+    @extend_schema(request=s.ListInputSerializer, responses=IdResponseSerializer)
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.ListInputSerializer)
+        with transaction.atomic():
+            marketing_list = services.list_create(
+                name=data["name"], mode=data["mode"], audience=self.get_audience(data["audience_id"])
+            )
+            if data.get("jobs"):
+                import_jobs_create_for_list(marketing_list=marketing_list, jobs=data["jobs"])
+        return Response({"id": marketing_list.public_id})
+
+
+class ListListView(PagedListView, ListApiView):
+    scope_map = scopes_for("lists", read=("POST",), write=())
+    output_serializer = s.ListOutputSerializer
+
+    def get_queryset(self):
+        return selectors.marketing_list_list()
+
+    def get_registry(self) -> FieldRegistry:
+        return FieldRegistry(
+            {
+                "id": PublicIdKind("public_id"),
+                "name": StringKind("name"),
+                "mode": StringKind("mode"),
+                "audience_id": PublicIdKind("audience__public_id"),
+                "archived": BooleanKind("archived"),
+                "created_at": DateTimeKind("created_at"),
+                "updated_at": DateTimeKind("updated_at", nullable=True),
+            }
+        )
+
+    @extend_schema(request=PageRequestSerializer, responses=s.ListOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class ListDetailView(ListApiView):
+    @extend_schema(responses=s.ListDetailSerializer)
+    def get(self, request: Request, list_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        return with_etag(Response(s.ListDetailSerializer(marketing_list).data), marketing_list.version)
+
+    @extend_schema(request=s.ListInputSerializer, responses=IdResponseSerializer)
+    def put(self, request: Request, list_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        data = self.parse(s.ListInputSerializer, partial=True)
+        with transaction.atomic():
+            marketing_list = services.list_update(
+                marketing_list=marketing_list,
+                name=data.get("name"),
+                mode=data.get("mode"),
+                audience=self.get_audience(data["audience_id"]) if "audience_id" in data else None,
+                expected_version=expected_version(request, data),
+            )
+            if data.get("jobs"):
+                import_jobs_create_for_list(marketing_list=marketing_list, jobs=data["jobs"])
+        return with_etag(Response({"id": marketing_list.public_id}), marketing_list.version)
+
+    @extend_schema(responses=IdResponseSerializer)
+    def delete(self, request: Request, list_id: str) -> Response:
+        services.list_delete(marketing_list=self.get_object(list_id))
+        return Response({"id": list_id})
+
+
+class ListSubscribersView(ListApiView):
+    @extend_schema(request=s.MembershipInputSerializer, responses=ListMembershipResponseSerializer)
+    def post(self, request: Request, list_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        data = self.parse(s.MembershipInputSerializer)
+        subscriber = subscriber_get(data["subscriber_id"])
+        services.list_add_subscriber(marketing_list=marketing_list, subscriber=subscriber)
+        return Response({"list_id": marketing_list.public_id, "subscriber_id": subscriber.public_id})
+
+
+class ListSubscriberDetailView(ListApiView):
+    @extend_schema(responses=ListMembershipResponseSerializer)
+    def delete(self, request: Request, list_id: str, subscriber_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        subscriber = subscriber_get(subscriber_id)
+        services.list_remove_subscriber(marketing_list=marketing_list, subscriber=subscriber)
+        return Response({"list_id": marketing_list.public_id, "subscriber_id": subscriber.public_id})
+
+
+def _subscriber_page(queryset, request: Request) -> dict:
+    page = parse_cursor_page(request.query_params)
+    if page.search:
+        queryset = queryset.filter(words_search_q(page.search, ("email", "first_name", "last_name")))
+    return cursor_page_envelope(
+        subscribers_with_relations(queryset), page, lambda rows: SubscriberOutputSerializer(rows, many=True).data
+    )
+
+
+class AudienceRulesView(AudienceApiView):
+    """The audience's rule tree. Setting it recomputes membership in the background (see /status)."""
+
+    @extend_schema(responses=s.AudienceRulesSerializer)
+    def get(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        return with_etag(Response({"id": audience.public_id, "rules": audience.rules}), audience.version)
+
+    @extend_schema(request=s.AudienceRulesSerializer, responses=s.AudienceStatusSerializer)
+    def post(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        data = request.data
+        # Either {"rules": {...group...}} or the group itself.
+        rules = data.get("rules") if isinstance(data, dict) and "rules" in data else data
+        audience = services.audience_update(
+            audience=audience, rules=rules, expected_version=expected_version(request, data)
+        )
+        return Response(audience_status(audience))
+
+    @extend_schema(responses=s.AudienceStatusSerializer)
+    def delete(self, request: Request, audience_id: str) -> Response:
+        audience = services.audience_update(audience=self.get_object(audience_id), rules=None)
+        return Response(audience_status(audience))
+
+
+class AudienceStatusView(AudienceApiView):
+    @extend_schema(responses=s.AudienceStatusSerializer)
+    def get(self, request: Request, audience_id: str) -> Response:
+        return Response(audience_status(self.get_object(audience_id)))
+
+
+class AudienceCountView(AudienceApiView):
+    @extend_schema(responses=s.AudienceCountSerializer)
+    def get(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        members = selectors.audience_members(audience)
+        return Response(
+            {
+                "id": audience.public_id,
+                "count": members.count(),
+                "reachable": selectors.reachable(members).count(),
+                "status": audience.status,
+            }
+        )
+
+
+class AudienceMembersView(AudienceApiView):
+    @extend_schema(parameters=[CursorPageSerializer], responses=SubscriberOutputSerializer(many=True))
+    def get(self, request: Request, audience_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        return Response(_subscriber_page(selectors.audience_members(audience), request))
+
+
+class AudienceMemberExplainView(AudienceApiView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, audience_id: str, subscriber_id: str) -> Response:
+        audience = self.get_object(audience_id)
+        return Response(explain_membership(audience, subscriber_get(subscriber_id)))
+
+
+class ListMembersView(ListApiView):
+    @extend_schema(parameters=[CursorPageSerializer], responses=SubscriberOutputSerializer(many=True))
+    def get(self, request: Request, list_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        return Response(_subscriber_page(selectors.list_members(marketing_list), request))
+
+
+class ListCompositionView(ListApiView):
+    """Suppression flag, unions and exclusions of a list (kept apart from the seed's list shape)."""
+
+    @extend_schema(responses=s.ListCompositionSerializer)
+    def get(self, request: Request, list_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        return with_etag(Response(s.list_composition(marketing_list)), marketing_list.version)
+
+    @extend_schema(request=s.ListCompositionSerializer, responses=s.ListCompositionSerializer)
+    def put(self, request: Request, list_id: str) -> Response:
+        marketing_list = self.get_object(list_id)
+        data = self.parse(s.ListCompositionSerializer)
+        parts = {}
+        for name in ("include_lists", "exclude_lists"):
+            if name in data:
+                parts[name] = services.resolve_lists(data[name], field=name)
+        for name in ("include_audiences", "exclude_audiences"):
+            if name in data:
+                parts[name] = services.resolve_audiences(data[name], field=name)
+        marketing_list = services.list_set_composition(
+            marketing_list=marketing_list,
+            is_suppression=data.get("is_suppression"),
+            expected_version=expected_version(request, data),
+            **parts,
+        )
+        return with_etag(Response(s.list_composition(marketing_list)), marketing_list.version)

@@ -1,0 +1,144 @@
+"""Who is in an audience or a list. Every answer about membership (member pages, counts, filters, search counts)
+comes from these functions, so they never disagree."""
+
+from collections.abc import Iterable
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
+
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
+from core.api.fields import format_timestamp
+from subscribers.models import Subscriber
+
+COMPOSITION = (
+    Prefetch("include_lists", queryset=MarketingList.objects.select_related("audience")),
+    "include_audiences",
+    Prefetch("exclude_lists", queryset=MarketingList.objects.select_related("audience")),
+    "exclude_audiences",
+)
+
+
+def audiences_by_public_ids(public_ids: Iterable[str]) -> tuple[dict[str, Audience], list[str]]:
+    """The audiences named, and the ids that name none."""
+    ids = list(dict.fromkeys(public_ids))
+    found = {a.public_id: a for a in Audience.objects.filter(public_id__in=ids)}
+    return found, [i for i in ids if i not in found]
+
+
+def lists_by_public_ids(public_ids: Iterable[str]) -> tuple[dict[str, MarketingList], list[str]]:
+    ids = list(dict.fromkeys(public_ids))
+    lists = list(MarketingList.objects.filter(public_id__in=ids).select_related("audience"))
+    prefetch_related_objects([lst for lst in lists if lst.composed], *COMPOSITION)
+    found = {lst.public_id: lst for lst in lists}
+    return found, [i for i in ids if i not in found]
+
+
+def in_audiences_q(audiences: Iterable[Audience]) -> Q:
+    """Subscribers in any of these audiences."""
+    audiences = list(audiences)
+    if any(a.public_id == DEFAULT_AUDIENCE_ID for a in audiences):
+        return Q(pk__isnull=False)  # everyone; unlike Q(), its negation matches no one
+    if not audiences:
+        return Q(pk__in=[])
+    members = AudienceMembership.objects.filter(subscriber=OuterRef("pk"), audience__in=[a.pk for a in audiences])
+    return Q(Exists(members))
+
+
+def in_any_audience_q() -> Q:
+    """Subscribers in at least one audience besides "All Subscribers" (which everyone is in)."""
+    return Q(Exists(AudienceMembership.objects.filter(subscriber=OuterRef("pk"))))
+
+
+def in_lists_q(lists: Iterable[MarketingList], *, _trail: frozenset[int] = frozenset()) -> Q:
+    """Subscribers in any of these lists. A list's members are its own (a static list's rows, a dynamic list's
+    audience), plus those of the lists and audiences it includes, minus those of the ones it excludes."""
+    lists = [lst for lst in lists if lst.pk not in _trail]
+    plain_static = []
+    q = Q(pk__in=[])
+    for lst in lists:
+        if lst.is_dynamic or lst.composed:
+            q |= _list_q(lst, _trail | {lst.pk})
+        else:
+            plain_static.append(lst.pk)
+    if plain_static:
+        q |= Q(Exists(ListMembership.objects.filter(subscriber=OuterRef("pk"), marketing_list__in=plain_static)))
+    return q
+
+
+def _composition(marketing_list: MarketingList) -> tuple[list, list, list, list]:
+    return (
+        list(marketing_list.include_lists.all()),
+        list(marketing_list.include_audiences.all()),
+        list(marketing_list.exclude_lists.all()),
+        list(marketing_list.exclude_audiences.all()),
+    )
+
+
+def _list_q(marketing_list: MarketingList, trail: frozenset[int]) -> Q:
+    if marketing_list.is_dynamic:
+        q = in_audiences_q([marketing_list.audience])
+    else:
+        q = Q(Exists(ListMembership.objects.filter(subscriber=OuterRef("pk"), marketing_list=marketing_list.pk)))
+    if not marketing_list.composed:
+        return q
+    include_lists, include_audiences, exclude_lists, exclude_audiences = _composition(marketing_list)
+    if include_lists:
+        q |= in_lists_q(include_lists, _trail=trail)
+    if include_audiences:
+        q |= in_audiences_q(include_audiences)
+    if exclude_lists:
+        q &= ~in_lists_q(exclude_lists, _trail=trail)
+    if exclude_audiences:
+        q &= ~in_audiences_q(exclude_audiences)
+    return q
+
+
+def in_any_list_q() -> Q:
+    static = Q(Exists(ListMembership.objects.filter(subscriber=OuterRef("pk"))))
+    composed = MarketingList.objects.filter(Q(mode=MarketingList.Mode.DYNAMIC) | Q(composed=True))
+    composed = list(composed.select_related("audience").prefetch_related(*COMPOSITION))
+    return static | in_lists_q(composed) if composed else static
+
+
+def suppressed_q() -> Q:
+    """Subscribers on any suppression list."""
+    suppression = MarketingList.objects.filter(is_suppression=True).select_related("audience")
+    suppression = list(suppression.prefetch_related(*COMPOSITION))
+    return in_lists_q(suppression) if suppression else Q(pk__in=[])
+
+
+def audience_members(audience: Audience) -> QuerySet[Subscriber]:
+    return Subscriber.objects.filter(in_audiences_q([audience]))
+
+
+def list_members(marketing_list: MarketingList) -> QuerySet[Subscriber]:
+    return Subscriber.objects.filter(in_lists_q([marketing_list]))
+
+
+def reachable(members: QuerySet[Subscriber], *, subscription_type_pk: int | None = None) -> QuerySet[Subscriber]:
+    """Members who can be sent to: active, on no suppression list, and consenting to the subscription type when one
+    is named."""
+    members = members.filter(active=True).exclude(suppressed_q())
+    if subscription_type_pk is not None:
+        members = members.filter(preferences__subscription_type_id=subscription_type_pk, preferences__subscribed=True)
+    return members
+
+
+def audience_list() -> QuerySet[Audience]:
+    return Audience.objects.all()
+
+
+def marketing_list_list() -> QuerySet[MarketingList]:
+    return MarketingList.objects.select_related("audience")
+
+
+def audiences_with_member_counts() -> QuerySet[Audience]:
+    return Audience.objects.annotate(member_count=Count("memberships"))
+
+
+def audience_status(audience: Audience) -> dict:
+    return {
+        "id": audience.public_id,
+        "status": audience.status,
+        "materialized_at": format_timestamp(audience.materialized_at),
+        "has_rules": audience.has_rules,
+    }

@@ -1,0 +1,24 @@
+import datetime as dt
+
+from rest_framework import serializers
+
+
+def format_timestamp(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds: 2024-03-15T10:30:00.123Z."""
+    if value is None:
+        return None
+    value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class TimestampField(serializers.DateTimeField):
+    def to_representation(self, value: dt.datetime | None) -> str | None:
+        return format_timestamp(value)
+
+
+class PublicIdField(serializers.CharField):
+    """Reads the public id of the instance (or of a related instance with `source=`)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)

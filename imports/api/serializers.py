@@ -1,0 +1,115 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from core.api.fields import format_timestamp
+from imports.models import ImportJob
+from imports.reports import error_report_url
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    file_url = serializers.CharField(max_length=2000)
+    import_type = serializers.ChoiceField(choices=ImportJob.ImportType.choices)
+    columns_mapping = serializers.DictField(
+        child=serializers.CharField(max_length=200), required=False, allow_null=True, allow_empty=True
+    )
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+    def validate_columns_mapping(self, value: dict | None) -> dict:
+        if value and len(value) > 500:
+            raise serializers.ValidationError("At most 500 columns")
+        return value or {}
+
+
+class ListJobSerializer(serializers.Serializer):
+    """One entry of the `jobs` array of a list create or update."""
+
+    file_url = serializers.CharField(max_length=2000)
+    import_type = serializers.ChoiceField(choices=ImportJob.ImportType.choices)
+    columns_mapping = serializers.DictField(
+        child=serializers.CharField(max_length=200), required=False, allow_null=True, allow_empty=True
+    )
+
+
+class JobPageSerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    limit = serializers.IntegerField(min_value=1, default=20)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, 100)
+
+
+def job_representation(job: ImportJob) -> dict[str, Any]:
+    """The seed's job shape. `error_details_url` is an expiring link, present once the job has an error report."""
+    owner = job.marketing_list or job.audience
+    audience = job.marketing_list.audience if job.marketing_list_id else job.audience
+    return {
+        "id": job.public_id,
+        "list_id": job.marketing_list.public_id if job.marketing_list_id else None,
+        "status": job.status,
+        "import_file": {
+            "file_url": job.file_url,
+            "import_type": job.import_type,
+            "audience_id": audience.public_id if audience else None,
+        },
+        "processed_rows": job.processed_rows,
+        "total_rows": job.total_rows,
+        "created_contacts": job.created_contacts,
+        "updated_contacts": job.updated_contacts,
+        "removed_contacts": job.removed_contacts,
+        "invalid_contacts": job.invalid_contacts,
+        "error_details_url": error_report_url(job) if job.error_report and owner is not None else None,
+        "created_date": format_timestamp(job.created_at),
+    }
+
+
+def job_detail_representation(job: ImportJob) -> dict[str, Any]:
+    """The job shape plus what only one job's page needs: skipped rows, the failure reason, timings, dry run."""
+    return {
+        **job_representation(job),
+        "skipped_contacts": job.skipped_contacts,
+        "failure_reason": job.failure_reason or None,
+        "dry_run": job.dry_run,
+        "started_date": format_timestamp(job.started_at),
+        "finished_date": format_timestamp(job.finished_at),
+    }
+
+
+def dry_run_representation(job: ImportJob) -> dict[str, Any]:
+    return {
+        **job_detail_representation(job),
+        "summary": {
+            "would_create": job.created_contacts,
+            "would_update": job.updated_contacts,
+            "would_remove": job.removed_contacts,
+            "would_skip": job.skipped_contacts,
+            "rejected": job.invalid_contacts,
+        },
+    }
+
+
+class JobSerializer(serializers.Serializer):
+    """For the OpenAPI schema: the seed's job shape."""
+
+    id = serializers.CharField()
+    list_id = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="pending, processing, completed, failed or cancelled")
+    import_file = serializers.DictField()
+    processed_rows = serializers.IntegerField()
+    total_rows = serializers.IntegerField()
+    created_contacts = serializers.IntegerField()
+    updated_contacts = serializers.IntegerField()
+    removed_contacts = serializers.IntegerField()
+    invalid_contacts = serializers.IntegerField()
+    error_details_url = serializers.CharField(allow_null=True)
+    created_date = serializers.CharField()
+
+
+class JobPageResponseSerializer(serializers.Serializer):
+    results = JobSerializer(many=True)
+    total = serializers.IntegerField()
+    totalPages = serializers.IntegerField()  # noqa: N815 - the seed's name
+
+
+class FileUrlSerializer(serializers.Serializer):
+    file_url = serializers.CharField()

@@ -1,0 +1,172 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from core.api.fields import TimestampField
+from subscribers.models import CustomField, Subscriber, SubscriptionType, Tag
+
+
+class SubscriptionUpdateSerializer(serializers.Serializer):
+    subscription_type_id = serializers.CharField(max_length=64)
+    subscribe = serializers.BooleanField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A partial parent (PUT) makes DRF skip missing nested fields; an update needs both of them all the same.
+        missing = {name: ["This field is required."] for name in self.fields if name not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
+
+class SubscriberInputSerializer(serializers.Serializer):
+    """Create: email and first_name are needed. Update (partial=True): what is sent changes, the rest stays."""
+
+    first_name = serializers.CharField(max_length=150, allow_blank=True, allow_null=True)
+    last_name = serializers.CharField(max_length=150, allow_blank=True, allow_null=True, required=False)
+    email = serializers.CharField(max_length=254)
+    active = serializers.BooleanField(required=False)
+    inactive_reason = serializers.CharField(max_length=500, allow_blank=True, allow_null=True, required=False)
+    audiences = serializers.ListField(child=serializers.CharField(max_length=64), max_length=1000, required=False)
+    lists = serializers.ListField(child=serializers.CharField(max_length=64), max_length=1000, required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
+    additional_fields_data = serializers.DictField(required=False, allow_null=True)
+    subscription_updates = SubscriptionUpdateSerializer(many=True, required=False, max_length=100)
+    version = serializers.IntegerField(min_value=1, required=False)
+
+
+class SubscriberOutputSerializer(serializers.ModelSerializer):
+    """The seed's subscriber shape. Expects `subscribers.selectors.subscribers_with_relations` prefetches."""
+
+    id = serializers.CharField(source="public_id")
+    created_at = TimestampField()
+    updated_at = TimestampField()
+    inactive_reason = serializers.SerializerMethodField()
+    audiences = serializers.SerializerMethodField()
+    lists = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+    subscription_preferences = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Subscriber
+        fields = (
+            "version", "created_at", "updated_at", "id", "first_name", "last_name", "email", "active",
+            "inactive_reason", "audiences", "lists", "tags", "subscription_preferences", "additional_fields_data",
+        )  # fmt: skip
+
+    def get_inactive_reason(self, subscriber: Subscriber) -> str | None:
+        return subscriber.inactive_reason or None
+
+    def get_audiences(self, subscriber: Subscriber) -> list[str]:
+        return [m.audience.public_id for m in subscriber.audience_memberships.all()]
+
+    def get_lists(self, subscriber: Subscriber) -> list[str]:
+        return [m.marketing_list.public_id for m in subscriber.list_memberships.all()]
+
+    def get_tags(self, subscriber: Subscriber) -> list[str]:
+        return [t.public_id for t in subscriber.tags.all()]
+
+    def get_subscription_preferences(self, subscriber: Subscriber) -> list[dict[str, Any]]:
+        return [
+            {
+                "subscription_type_id": p.subscription_type.public_id,
+                "subscribed": p.subscribed,
+                "subscribed_date": TimestampField().to_representation(p.subscribed_date),
+                "unsubscribed_date": TimestampField().to_representation(p.unsubscribed_date),
+            }
+            for p in subscriber.preferences.all()
+        ]
+
+
+class SearchVarsSerializer(serializers.Serializer):
+    listIds = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)  # noqa: N815
+    audienceIds = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)  # noqa: N815
+    activeSubscriptionTypeId = serializers.CharField(max_length=64, required=False, allow_null=True)  # noqa: N815
+
+
+class SearchPayloadSerializer(serializers.Serializer):
+    queryName = serializers.CharField(max_length=100)  # noqa: N815
+    vars = SearchVarsSerializer(required=False, default=dict)
+
+
+class SearchRequestSerializer(serializers.Serializer):
+    payload = SearchPayloadSerializer()
+
+
+class BatchContactSerializer(serializers.Serializer):
+    """One contact of a batch; checked row by row by the service so that one bad row does not fail the batch."""
+
+    email = serializers.JSONField()
+    first_name = serializers.JSONField(required=False)
+    last_name = serializers.JSONField(required=False)
+    custom_fields = serializers.JSONField(required=False)
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    update_subscribers = serializers.BooleanField(default=False)
+    data = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=100)
+    list_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
+
+
+class SubscriptionTypeInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    description = serializers.CharField(max_length=2000, allow_blank=True, allow_null=True, required=False)
+    version = serializers.IntegerField(min_value=1, required=False)
+
+
+class SubscriptionTypeOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    created_at = TimestampField()
+    updated_at = TimestampField()
+
+    class Meta:
+        model = SubscriptionType
+        fields = ("id", "name", "description", "created_at", "updated_at", "version")
+
+
+class CustomFieldInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    type = serializers.ChoiceField(choices=CustomField.FieldType.choices)
+    values = serializers.ListField(child=serializers.JSONField(), max_length=500, required=False)
+    required = serializers.BooleanField(required=False, default=False)
+    default = serializers.JSONField(required=False, allow_null=True)
+    description = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    version = serializers.IntegerField(min_value=1, required=False)
+
+
+class CustomFieldOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    type = serializers.CharField(source="field_type")
+    created_at = TimestampField()
+    updated_at = TimestampField()
+
+    class Meta:
+        model = CustomField
+        fields = (
+            "id",
+            "name",
+            "type",
+            "values",
+            "required",
+            "default",
+            "description",
+            "created_at",
+            "updated_at",
+            "version",
+        )
+
+
+class TagInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    status = serializers.ChoiceField(choices=Tag.Status.choices, required=False)
+    version = serializers.IntegerField(min_value=1, required=False)
+
+
+class TagOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    created_at = TimestampField()
+    updated_at = TimestampField()
+
+    class Meta:
+        model = Tag
+        fields = ("id", "name", "status", "created_at", "updated_at", "version")

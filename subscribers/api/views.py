@@ -1,0 +1,356 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from audiences.selectors import audience_members, list_members, reachable
+from audiences.services import resolve_audiences, resolve_lists
+from core.api.pagination import PageRequestSerializer
+from core.api.schema import IdResponseSerializer
+from core.api.views import ApiView, PagedListView, expected_version, get_by_public_id, scopes_for, with_etag
+from core.conditions import FieldRegistry
+from core.conditions.fields import BooleanKind, DateTimeKind, NumberKind, PublicIdKind, StringKind
+from core.errors import ApplicationError, InvalidPreference, Issue, NotFound
+from subscribers import selectors, services
+from subscribers.api import serializers as s
+from subscribers.filters import SUBSCRIBER_SORT_FIELDS, subscriber_registry
+from subscribers.models import SubscriptionType
+
+
+class SubscriberApiView(ApiView):
+    scope_map = scopes_for("subscribers")
+    validation_error_code = "INVALID_SUBSCRIBER"
+    validation_error_message = "Invalid subscriber data"
+    not_found_code = "SUBSCRIBER_NOT_FOUND"
+    not_found_message = "Subscriber not found"
+
+
+def _subscriber_changes(data: dict[str, Any]) -> dict[str, Any]:
+    changes = {name: data[name] for name in s.SubscriberInputSerializer().fields if name in data and name != "version"}
+    if "additional_fields_data" in changes and changes["additional_fields_data"] is None:
+        changes["additional_fields_data"] = {}
+    return changes
+
+
+class SubscriberCollectionView(SubscriberApiView):
+    @extend_schema(
+        request=s.SubscriberInputSerializer, responses=IdResponseSerializer, operation_id="subscriber_create"
+    )
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.SubscriberInputSerializer)
+        subscriber = services.subscriber_create(**_subscriber_changes(data))
+        return Response({"id": subscriber.public_id})
+
+
+class SubscriberListView(PagedListView, SubscriberApiView):
+    scope_map = scopes_for("subscribers", read=("POST",), write=())
+    search_fields = ("email", "first_name", "last_name")
+    sort_fields = SUBSCRIBER_SORT_FIELDS
+    output_serializer = s.SubscriberOutputSerializer
+    validation_error_code = "VALIDATION_ERROR"
+    validation_error_message = "Invalid list request"
+
+    def get_queryset(self):
+        return selectors.subscribers_with_relations()
+
+    def get_registry(self) -> FieldRegistry:
+        return subscriber_registry()
+
+    @extend_schema(request=PageRequestSerializer, responses=s.SubscriberOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class SubscriberDetailView(SubscriberApiView):
+    @extend_schema(responses=s.SubscriberOutputSerializer)
+    def get(self, request: Request, subscriber_id: str) -> Response:
+        subscriber = selectors.subscriber_get(subscriber_id)
+        subscriber = selectors.subscribers_with_relations().get(pk=subscriber.pk)
+        return with_etag(Response(s.SubscriberOutputSerializer(subscriber).data), subscriber.version)
+
+    @extend_schema(request=s.SubscriberInputSerializer, responses=IdResponseSerializer)
+    def put(self, request: Request, subscriber_id: str) -> Response:
+        subscriber = selectors.subscriber_get(subscriber_id)
+        data = self.parse(s.SubscriberInputSerializer, partial=True)
+        subscriber = services.subscriber_update(
+            subscriber=subscriber, expected_version=expected_version(request, data), **_subscriber_changes(data)
+        )
+        return with_etag(Response({"id": subscriber.public_id}), subscriber.version)
+
+    @extend_schema(responses=IdResponseSerializer)
+    def delete(self, request: Request, subscriber_id: str) -> Response:
+        subscriber = selectors.subscriber_get(subscriber_id)
+        services.subscriber_delete(subscriber=subscriber)
+        return Response({"id": subscriber_id})
+
+
+class SubscriberSearchView(SubscriberApiView):
+    """Named counting queries over membership, counting reachable subscribers only."""
+
+    scope_map = scopes_for("subscribers", read=("POST",), write=())
+    validation_error_code = "VALIDATION_ERROR"
+    validation_error_message = "Invalid search request"
+
+    @extend_schema(request=s.SearchRequestSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        payload = self.parse(s.SearchRequestSerializer)["payload"]
+        variables = payload["vars"]
+        type_pk = None
+        if variables.get("activeSubscriptionTypeId"):
+            type_pk = (
+                SubscriptionType.objects.filter(public_id=variables["activeSubscriptionTypeId"])
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if type_pk is None:
+                raise InvalidPreference.on("payload.vars.activeSubscriptionTypeId", "Unknown subscription type")
+        query = payload["queryName"]
+        if query == "getSubscribersCountByListIds":
+            lists = resolve_lists(self._ids(variables, "listIds"), field="payload.vars.listIds")
+            by_id = {lst.public_id: lst for lst in lists}
+            counts = {
+                public_id: reachable(list_members(by_id[public_id]), subscription_type_pk=type_pk).count()
+                for public_id in self._ids(variables, "listIds")
+            }
+            return Response({"subscribersCountByListId": counts})
+        if query == "getSubscribersCountByAudienceIds":
+            audiences = resolve_audiences(self._ids(variables, "audienceIds"), field="payload.vars.audienceIds")
+            by_id = {a.public_id: a for a in audiences}
+            counts = {
+                public_id: reachable(audience_members(by_id[public_id]), subscription_type_pk=type_pk).count()
+                for public_id in self._ids(variables, "audienceIds")
+            }
+            return Response({"subscribersCountByAudienceId": counts})
+        raise ApplicationError(
+            "Unknown query",
+            issues=[
+                Issue(
+                    "payload.queryName",
+                    "Use getSubscribersCountByListIds or getSubscribersCountByAudienceIds",
+                )
+            ],
+        )
+
+    @staticmethod
+    def _ids(variables: dict[str, Any], name: str) -> list[str]:
+        ids = variables.get(name)
+        if not ids:
+            raise ApplicationError(issues=[Issue(f"payload.vars.{name}", "At least one id is required")])
+        return list(dict.fromkeys(ids))
+
+
+class SubscriberBatchView(SubscriberApiView):
+    @extend_schema(request=s.BatchRequestSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.BatchRequestSerializer)
+        result = services.subscribers_batch_create(
+            contacts=data["data"],
+            update_subscribers=data["update_subscribers"],
+            list_id=data.get("list_id") or None,
+            tags=data.get("tags"),
+        )
+        return Response(result)
+
+
+# Subscription types, custom fields and tags: the same create / list / get / update / delete shape.
+
+
+class SubscriptionTypeApiView(ApiView):
+    scope_map = scopes_for("settings")
+    validation_error_message = "Invalid subscription type"
+    not_found_message = "Subscription type not found"
+
+    def get_object(self, public_id: str):
+        return get_by_public_id(selectors.subscription_type_list(), public_id, NotFound(self.not_found_message))
+
+
+class SubscriptionTypeCollectionView(SubscriptionTypeApiView):
+    @extend_schema(request=s.SubscriptionTypeInputSerializer, responses=IdResponseSerializer)
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.SubscriptionTypeInputSerializer)
+        created = services.subscription_type_create(name=data["name"], description=data.get("description") or "")
+        return Response({"id": created.public_id})
+
+
+class SubscriptionTypeListView(PagedListView, SubscriptionTypeApiView):
+    scope_map = scopes_for("settings", read=("POST",), write=())
+    search_fields = ("name", "description")
+    default_sort = "name"
+    output_serializer = s.SubscriptionTypeOutputSerializer
+
+    def get_queryset(self):
+        return selectors.subscription_type_list()
+
+    def get_registry(self) -> FieldRegistry:
+        return FieldRegistry(
+            {
+                "id": PublicIdKind("public_id"),
+                "name": StringKind("name"),
+                "description": StringKind("description"),
+                "created_at": DateTimeKind("created_at"),
+                "updated_at": DateTimeKind("updated_at", nullable=True),
+            }
+        )
+
+    @extend_schema(request=PageRequestSerializer, responses=s.SubscriptionTypeOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class SubscriptionTypeDetailView(SubscriptionTypeApiView):
+    @extend_schema(responses=s.SubscriptionTypeOutputSerializer)
+    def get(self, request: Request, type_id: str) -> Response:
+        instance = self.get_object(type_id)
+        return with_etag(Response(s.SubscriptionTypeOutputSerializer(instance).data), instance.version)
+
+    @extend_schema(request=s.SubscriptionTypeInputSerializer, responses=IdResponseSerializer)
+    def put(self, request: Request, type_id: str) -> Response:
+        instance = self.get_object(type_id)
+        data = self.parse(s.SubscriptionTypeInputSerializer, partial=True)
+        changes = {name: data[name] for name in ("name", "description") if name in data}
+        instance = services.subscription_type_update(
+            subscription_type=instance, expected_version=expected_version(request, data), **changes
+        )
+        return with_etag(Response({"id": instance.public_id}), instance.version)
+
+    @extend_schema(responses=IdResponseSerializer)
+    def delete(self, request: Request, type_id: str) -> Response:
+        services.subscription_type_delete(subscription_type=self.get_object(type_id))
+        return Response({"id": type_id})
+
+
+class CustomFieldApiView(ApiView):
+    scope_map = scopes_for("settings")
+    validation_error_message = "Invalid custom field"
+    not_found_message = "Custom field not found"
+
+    def get_object(self, public_id: str):
+        return get_by_public_id(selectors.custom_field_list(), public_id, NotFound(self.not_found_message))
+
+
+class CustomFieldCollectionView(CustomFieldApiView):
+    @extend_schema(request=s.CustomFieldInputSerializer, responses=IdResponseSerializer)
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.CustomFieldInputSerializer)
+        created = services.custom_field_create(
+            name=data["name"],
+            field_type=data["type"],
+            values=data.get("values") or [],
+            required=data["required"],
+            default=data.get("default"),
+            description=data.get("description") or "",
+        )
+        return Response({"id": created.public_id})
+
+
+class CustomFieldListView(PagedListView, CustomFieldApiView):
+    scope_map = scopes_for("settings", read=("POST",), write=())
+    default_sort = "name"
+    output_serializer = s.CustomFieldOutputSerializer
+
+    def get_queryset(self):
+        return selectors.custom_field_list()
+
+    def get_registry(self) -> FieldRegistry:
+        return FieldRegistry(
+            {
+                "id": PublicIdKind("public_id"),
+                "name": StringKind("name"),
+                "type": StringKind("field_type"),
+                "required": BooleanKind("required"),
+                "created_at": DateTimeKind("created_at"),
+                "updated_at": DateTimeKind("updated_at", nullable=True),
+            }
+        )
+
+    @extend_schema(request=PageRequestSerializer, responses=s.CustomFieldOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class CustomFieldDetailView(CustomFieldApiView):
+    @extend_schema(responses=s.CustomFieldOutputSerializer)
+    def get(self, request: Request, field_id: str) -> Response:
+        instance = self.get_object(field_id)
+        return with_etag(Response(s.CustomFieldOutputSerializer(instance).data), instance.version)
+
+    @extend_schema(request=s.CustomFieldInputSerializer, responses=IdResponseSerializer)
+    def put(self, request: Request, field_id: str) -> Response:
+        instance = self.get_object(field_id)
+        data = self.parse(s.CustomFieldInputSerializer, partial=True)
+        changes = {
+            name: data[name] for name in ("name", "values", "required", "default", "description") if name in data
+        }
+        if "type" in data:
+            changes["field_type"] = data["type"]
+        instance = services.custom_field_update(
+            custom_field=instance, expected_version=expected_version(request, data), **changes
+        )
+        return with_etag(Response({"id": instance.public_id}), instance.version)
+
+    @extend_schema(responses=IdResponseSerializer)
+    def delete(self, request: Request, field_id: str) -> Response:
+        services.custom_field_delete(custom_field=self.get_object(field_id))
+        return Response({"id": field_id})
+
+
+class TagApiView(ApiView):
+    scope_map = scopes_for("settings")
+    validation_error_message = "Invalid tag"
+    not_found_message = "Tag not found"
+
+    def get_object(self, public_id: str):
+        return get_by_public_id(selectors.tag_list(), public_id, NotFound(self.not_found_message))
+
+
+class TagCollectionView(TagApiView):
+    @extend_schema(request=s.TagInputSerializer, responses=IdResponseSerializer)
+    def post(self, request: Request) -> Response:
+        data = self.parse(s.TagInputSerializer)
+        created = services.tag_create(name=data["name"], **({"status": data["status"]} if "status" in data else {}))
+        return Response({"id": created.public_id})
+
+
+class TagListView(PagedListView, TagApiView):
+    scope_map = scopes_for("settings", read=("POST",), write=())
+    default_sort = "name"
+    output_serializer = s.TagOutputSerializer
+
+    def get_queryset(self):
+        return selectors.tag_list()
+
+    def get_registry(self) -> FieldRegistry:
+        return FieldRegistry(
+            {
+                "id": PublicIdKind("public_id"),
+                "name": StringKind("name"),
+                "status": NumberKind("status"),
+                "created_at": DateTimeKind("created_at"),
+                "updated_at": DateTimeKind("updated_at", nullable=True),
+            }
+        )
+
+    @extend_schema(request=PageRequestSerializer, responses=s.TagOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class TagDetailView(TagApiView):
+    @extend_schema(responses=s.TagOutputSerializer)
+    def get(self, request: Request, tag_id: str) -> Response:
+        instance = self.get_object(tag_id)
+        return with_etag(Response(s.TagOutputSerializer(instance).data), instance.version)
+
+    @extend_schema(request=s.TagInputSerializer, responses=IdResponseSerializer)
+    def put(self, request: Request, tag_id: str) -> Response:
+        instance = self.get_object(tag_id)
+        data = self.parse(s.TagInputSerializer, partial=True)
+        changes = {name: data[name] for name in ("name", "status") if name in data}
+        instance = services.tag_update(tag=instance, expected_version=expected_version(request, data), **changes)
+        return with_etag(Response({"id": instance.public_id}), instance.version)
+
+    @extend_schema(responses=IdResponseSerializer)
+    def delete(self, request: Request, tag_id: str) -> Response:
+        services.tag_delete(tag=self.get_object(tag_id))
+        return Response({"id": tag_id})

@@ -1,0 +1,171 @@
+"""Subscription types, custom-field definitions and tags: the vocabulary subscribers are described with."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from audiences.rules import refuse_if_named_by_rules
+from core.conditions.fields import KEY_PATTERN
+from core.errors import Conflict, Issue, ValidationFailed
+from core.versioning import lock_for_change, mark_changed
+from subscribers.custom_fields import coerce_value
+from subscribers.models import CustomField, SubscriptionType, Tag
+
+
+def _unique_name(model: type, name: str, *, field: str = "name", exclude_pk: int | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed.on(field, "Name is required")
+    clash = model.objects.filter(name__iexact=name)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationFailed.on(field, "Name already exists")
+    return name
+
+
+def _save_changes(instance: Any, changes: dict[str, Any]) -> Any:
+    changed = [name for name, value in changes.items() if getattr(instance, name) != value]
+    for name in changed:
+        setattr(instance, name, changes[name])
+    if changed:
+        try:
+            with transaction.atomic():
+                mark_changed(instance, changed)
+        except IntegrityError:
+            raise ValidationFailed.on("name", "Name already exists") from None
+    return instance
+
+
+def _create(model: type, **fields: Any) -> Any:
+    try:
+        with transaction.atomic():
+            return model.objects.create(**fields)
+    except IntegrityError:
+        raise ValidationFailed.on("name", "Name already exists") from None
+
+
+@transaction.atomic
+def subscription_type_create(*, name: str, description: str = "") -> SubscriptionType:
+    return _create(SubscriptionType, name=_unique_name(SubscriptionType, name), description=description or "")
+
+
+@transaction.atomic
+def subscription_type_update(
+    *, subscription_type: SubscriptionType, expected_version: int | None = None, **changes: Any
+) -> SubscriptionType:
+    subscription_type = lock_for_change(subscription_type, expected_version=expected_version)
+    if "name" in changes:
+        changes["name"] = _unique_name(SubscriptionType, changes["name"], exclude_pk=subscription_type.pk)
+    if "description" in changes:
+        changes["description"] = changes["description"] or ""
+    return _save_changes(subscription_type, changes)
+
+
+@transaction.atomic
+def subscription_type_delete(*, subscription_type: SubscriptionType) -> None:
+    refuse_if_named_by_rules(subscription_type.public_id)
+    subscription_type.delete()
+
+
+def _check_custom_field(field_type: str, values: list[Any], default: Any) -> tuple[list[Any], Any]:
+    if field_type not in CustomField.FieldType.values:
+        raise ValidationFailed.on("type", f"Type must be one of {', '.join(CustomField.FieldType.values)}")
+    values = list(values or [])
+    if field_type == CustomField.FieldType.DROPDOWN:
+        if not values:
+            raise ValidationFailed.on("values", "A dropdown needs at least one allowed value")
+        if any(not isinstance(value, str | int | float) or isinstance(value, bool) for value in values):
+            raise ValidationFailed.on("values", "Allowed values are strings or numbers")
+        values = list(dict.fromkeys(str(value) for value in values))
+    elif values:
+        raise ValidationFailed.on("values", "Allowed values apply only to dropdown fields")
+    if default is not None:
+        try:
+            default = coerce_value(field_type, default, values)
+        except ValueError as error:
+            raise ValidationFailed.on("default", f"Default {error}") from None
+    return values, default
+
+
+@transaction.atomic
+def custom_field_create(
+    *,
+    name: str,
+    field_type: str,
+    values: list[Any] | None = None,
+    required: bool = False,
+    default: Any = None,
+    description: str = "",
+) -> CustomField:
+    name = (name or "").strip()
+    if not KEY_PATTERN.match(name):
+        raise ValidationFailed.on("name", "Letters, digits and underscores, starting with a letter or _ (at most 64)")
+    if CustomField.objects.filter(name=name).exists():
+        raise ValidationFailed.on("name", "Name already exists")
+    values, default = _check_custom_field(field_type, values or [], default)
+    return _create(
+        CustomField,
+        name=name,
+        field_type=field_type,
+        values=values,
+        required=required,
+        default=default,
+        description=description or "",
+    )
+
+
+@transaction.atomic
+def custom_field_update(
+    *, custom_field: CustomField, expected_version: int | None = None, **changes: Any
+) -> CustomField:
+    """Name and type are fixed once created (stored data and rules depend on them); the rest may change."""
+    custom_field = lock_for_change(custom_field, expected_version=expected_version)
+    for fixed, label in (("name", "name"), ("field_type", "type")):
+        if fixed in changes and changes[fixed] != getattr(custom_field, fixed):
+            raise Conflict(
+                "A custom field's name and type cannot change",
+                code="VALIDATION_ERROR",
+                issues=[Issue(label, "Create a new field and move the data instead")],
+            )
+        changes.pop(fixed, None)
+    values, default = _check_custom_field(
+        custom_field.field_type,
+        changes.get("values", custom_field.values),
+        changes.get("default", custom_field.default),
+    )
+    if "values" in changes:
+        changes["values"] = values
+    if "default" in changes:
+        changes["default"] = default
+    return _save_changes(custom_field, changes)
+
+
+@transaction.atomic
+def custom_field_delete(*, custom_field: CustomField) -> None:
+    """Deletes the definition; values already stored under the key stay (untyped) on subscribers."""
+    custom_field.delete()
+
+
+@transaction.atomic
+def tag_create(*, name: str, status: int = Tag.Status.ACTIVE) -> Tag:
+    if status not in Tag.Status.values:
+        raise ValidationFailed.on("status", "Status is 1 (active) or 2 (inactive)")
+    return _create(Tag, name=_unique_name(Tag, name), status=status)
+
+
+@transaction.atomic
+def tag_update(*, tag: Tag, expected_version: int | None = None, **changes: Any) -> Tag:
+    tag = lock_for_change(tag, expected_version=expected_version)
+    if "name" in changes:
+        changes["name"] = _unique_name(Tag, changes["name"], exclude_pk=tag.pk)
+    if "status" in changes and changes["status"] not in Tag.Status.values:
+        raise ValidationFailed.on("status", "Status is 1 (active) or 2 (inactive)")
+    return _save_changes(tag, changes)
+
+
+@transaction.atomic
+def tag_delete(*, tag: Tag) -> None:
+    refuse_if_named_by_rules(tag.public_id)
+    refuse_if_named_by_rules(tag.name)  # rules may name tags by name too
+    tag.delete()
