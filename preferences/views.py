@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -96,6 +97,14 @@ def _page(
 def _not_found(request: HttpRequest) -> HttpResponse:
     """The one answer to every unusable link, whatever made it unusable."""
     return _page(request, "preferences/not_found.html", {}, status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: on the public pages a branded page that says what to do (the form was open too long, or
+    cookies are blocked); everywhere else Django's own page."""
+    if request.path.startswith("/preferences/"):
+        return _page(request, "preferences/form_expired.html", {"page_url": request.path}, status=403)
+    return django_csrf_failure(request, reason=reason)
 
 
 def _see_other(url: str) -> HttpResponse:

@@ -142,6 +142,7 @@ class ConsentRecord(models.Model):
         BOUNCE = "bounce"
         COMPLAINT = "complaint"
         IMPORT = "import"
+        REPORTED_UNSUBSCRIBE = "reported_unsubscribe", "Unsubscribe reported by the sending platform"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consent_records")
     subscription_type = models.ForeignKey(

@@ -16,7 +16,9 @@ Events arrive in batches from `POST /api/engagements/events`, one at a time from
   does not move it past SENT).
 - **Consequences.** A hard bounce makes the subscriber inactive with the reason "Hard bounce - Invalid email", a spam
   complaint with "Spam complaint", through `subscriber_set_active` with the bounce or complaint as the consent source,
-  so that a ConsentRecord says when and why. A soft bounce changes nothing but the record.
+  so that a ConsentRecord says when and why. A soft bounce changes nothing but the record. An unsubscribe reported by
+  a sending platform or an integrator withdraws consent as Roster's own one-click unsubscribe does: to the email's
+  subscription type, or, when the email names none, to everything, making the subscriber inactive.
 - **Score.** `engagement_score` is recomputed on every change: see `subscribers.engagement_score`
   (min(10, 0.5 × opens + 1 × unique links clicked + 0.25 × page views + 2 × purchases), 0 after a complaint).
 
@@ -44,7 +46,7 @@ from core.ids import is_storable_public_id
 from preferences.models import MarketingEmail
 from subscribers.engagement_score import engagement_score
 from subscribers.models import ConsentRecord, Engagement, EngagementEvent, Subscriber
-from subscribers.services.preferences import ConsentSource, subscriber_set_active
+from subscribers.services.preferences import ConsentSource, preferences_apply, subscriber_set_active
 
 EventType = EngagementEvent.EventType
 DeliveryStatus = Engagement.DeliveryStatus
@@ -54,6 +56,8 @@ MAX_EVENT_ID_LENGTH = 200
 MAX_URL_LENGTH = 2000
 HARD_BOUNCE_REASON = "Hard bounce - Invalid email"
 COMPLAINT_REASON = "Spam complaint"
+REPORTED_UNSUBSCRIBE_REASON = "Unsubscribed (reported by the sending platform)"
+OWN_UNSUBSCRIBE_PREFIX = "roster:unsubscribed:"
 METADATA_KEYS = ("send_date", "subscription_type", "subject_line")
 
 # The delivery status only moves up this ladder, whatever order events arrive in.
@@ -102,6 +106,12 @@ class EngagementEventInput:
         return self.event_type == EventType.COMPLAINED or (
             self.event_type == EventType.BOUNCED and self.bounce_type != BounceType.SOFT
         )
+
+    @property
+    def withdraws_consent(self) -> bool:
+        """An unsubscribe reported by a sending platform or an integrator. Roster's own (one-click, preference
+        center) withdrew consent before recording the event."""
+        return self.event_type == EventType.UNSUBSCRIBED and not self.event_id.startswith(OWN_UNSUBSCRIBE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -273,7 +283,7 @@ def _record_group(target: _Target, events: list[EngagementEventInput]) -> tuple[
 
 def _apply_group(target: _Target, events: list[EngagementEventInput], *, one_by_one: bool) -> tuple[int, int]:
     subscriber, marketing_email = target.subscriber, target.marketing_email
-    if any(event.deactivates_subscriber for event in events):
+    if any(event.deactivates_subscriber or event.withdraws_consent for event in events):
         # Lock the subscriber before the engagement row, as subscriber_set_active will.
         list(Subscriber.objects.select_for_update().filter(pk=subscriber.pk).values_list("pk", flat=True))
     engagement, _ = Engagement.objects.select_for_update().get_or_create(
@@ -324,7 +334,25 @@ def _apply_group(target: _Target, events: list[EngagementEventInput], *, one_by_
                     marketing_email_id=marketing_email.pk if marketing_email else None,
                 ),
             )
+        elif event.withdraws_consent:
+            _withdraw_reported_unsubscribe(subscriber, marketing_email)
     return len(applied), len(events) - len(applied)
+
+
+def _withdraw_reported_unsubscribe(subscriber: Subscriber, marketing_email: MarketingEmail | None) -> None:
+    """As Roster's own one-click unsubscribe: consent to the email's subscription type is withdrawn, or, when the
+    email names none (or is unknown), every consent, and the subscriber becomes inactive."""
+    source = ConsentSource(
+        source=ConsentRecord.Source.REPORTED_UNSUBSCRIBE,
+        marketing_email_id=marketing_email.pk if marketing_email else None,
+    )
+    subscription_type = marketing_email.subscription_type if marketing_email else None
+    if subscription_type is not None:
+        updates = [{"subscription_type_id": subscription_type.public_id, "subscribe": False}]
+        preferences_apply(subscriber=subscriber, updates=updates, source=source)
+        return
+    preferences_apply(subscriber=subscriber, updates=[], replace_all=True, source=source)
+    subscriber_set_active(subscriber=subscriber, active=False, reason=REPORTED_UNSUBSCRIBE_REASON, source=source)
 
 
 def _event_data(event: EngagementEventInput) -> dict[str, Any]:

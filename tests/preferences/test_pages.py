@@ -169,6 +169,10 @@ def test_a_post_without_a_csrf_token_is_rejected_and_changes_nothing(subscriber,
 
     assert response.status_code == 403
     assert snapshot(subscriber) == before
+    # A branded page that says nothing changed and links back to the same preferences, not Django's CSRF page.
+    body = response.content.decode()
+    assert "Your choices were not saved" in body and f'href="{url}"' in body
+    assert response["Content-Security-Policy"] and "no-store" in response["Cache-Control"]
 
 
 def test_a_post_with_the_csrf_token_from_the_page_is_accepted(subscriber, types):

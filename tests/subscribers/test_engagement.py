@@ -314,6 +314,45 @@ def test_a_soft_bounce_leaves_the_subscriber_active(api, world):
     assert Engagement.objects.get().delivery_status == "SENT"
 
 
+def subscribed_types(api, subscriber: Subscriber) -> dict[str, bool]:
+    detail = api.get(f"/api/subscribers/{subscriber.public_id}").json()
+    return {s["subscription_type_id"]: s["subscribed"] for s in detail["subscription_preferences"]}
+
+
+def test_a_reported_unsubscribe_withdraws_consent_to_the_emails_type(api, world):
+    subscriber, sale, promotional = world["subscriber"], world["sale"], world["promotional"]
+    newsletter = SubscriptionTypeFactory(name="Newsletter")
+    subscribe = [{"subscription_type_id": t.public_id, "subscribe": True} for t in (promotional, newsletter)]
+    api.put(f"/api/subscribers/{subscriber.public_id}", {"subscription_updates": subscribe})
+
+    event = {"event_id": "esp-u1", "subscriber_id": subscriber.public_id, "marketing_email_id": sale.public_id}
+    assert post_events(api, [{**event, "type": "unsubscribed"}])["accepted"] == 1
+
+    assert subscribed_types(api, subscriber) == {promotional.public_id: False, newsletter.public_id: True}
+    subscriber.refresh_from_db()
+    assert subscriber.active
+    record = ConsentRecord.objects.filter(subscriber=subscriber).latest("pk")
+    assert (record.action, record.source, record.subscription_type, record.marketing_email) == (
+        "unsubscribed",
+        "reported_unsubscribe",
+        promotional,
+        sale,
+    )
+
+
+def test_a_reported_unsubscribe_without_a_type_unsubscribes_from_everything(api, world):
+    subscriber, winter, promotional = world["subscriber"], world["winter"], world["promotional"]
+    subscribe = [{"subscription_type_id": promotional.public_id, "subscribe": True}]
+    api.put(f"/api/subscribers/{subscriber.public_id}", {"subscription_updates": subscribe})
+
+    event = {"event_id": "esp-u2", "subscriber_id": subscriber.public_id, "marketing_email_id": winter.public_id}
+    post_events(api, [{**event, "type": "unsubscribed"}])
+
+    assert subscribed_types(api, subscriber) == {promotional.public_id: False}
+    subscriber.refresh_from_db()
+    assert (subscriber.active, subscriber.inactive_reason) == (False, "Unsubscribed (reported by the sending platform)")
+
+
 def test_a_repeated_bounce_records_consent_once(api, world):
     subscriber = world["subscriber"]
     bounce = {"subscriber_id": subscriber.public_id, "type": "bounced"}

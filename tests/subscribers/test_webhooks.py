@@ -10,7 +10,8 @@ import pytest
 from django.test import override_settings
 
 from preferences.models import MarketingEmail
-from subscribers.models import ConsentRecord, Engagement, EngagementEvent
+from subscribers.models import ConsentRecord, Engagement, EngagementEvent, SubscriptionPreference, SubscriptionType
+from subscribers.services import preferences_apply
 from tests.factories import SubscriberFactory
 
 WEBHOOK_SECRET = "roster:hook-secret"
@@ -254,6 +255,23 @@ def test_mailgun_events_with_their_signature(client, world):
     assert (engagement.marketing_email, engagement.campaign_code) == (sale, "SUMMER-SALE-2024")
     assert engagement.email_delivered_at is not None
     assert engagement.delivery_status == "BOUNCED"
+
+
+def test_a_mailgun_unsubscribe_withdraws_consent(client, world):
+    sale, subscriber = world["sale"], world["subscriber"]
+    newsletter = SubscriptionType.objects.create(name="Newsletter")
+    sale.subscription_type = newsletter
+    sale.save(update_fields=["subscription_type"])
+    preferences_apply(
+        subscriber=subscriber, updates=[{"subscription_type_id": newsletter.public_id, "subscribe": True}]
+    )
+
+    payload = mailgun_payload(sale, {"event": "unsubscribed"}, token="u" * 50)
+    assert client.post(MAILGUN_URL, payload, content_type="application/json", **basic_auth()).status_code == 200
+
+    assert not SubscriptionPreference.objects.get(subscriber=subscriber, subscription_type=newsletter).subscribed
+    assert Engagement.objects.get().unsubscribed_at is not None
+    assert ConsentRecord.objects.filter(subscriber=subscriber).latest("pk").source == "reported_unsubscribe"
 
 
 def test_mailgun_refuses_a_bad_signature(client, world):
