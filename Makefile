@@ -16,7 +16,9 @@ PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -ge 2 ] && 
 run: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap --url http://$(HOST):$(PORT)
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@# Links the API answers (uploads, error reports, public pages) point at this server unless configured.
+	configured="$${PUBLIC_BASE_URL:-$$(grep -s '^PUBLIC_BASE_URL=' .env | cut -d= -f2-)}"; \
+		PUBLIC_BASE_URL="$${configured:-http://$(HOST):$(PORT)}" $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The suite's settings come from pytest-env in pyproject.toml (DEBUG=false, its own SECRET_KEY, PostgreSQL, Redis),
 # never from .env: this Makefile does not export .env, and settings.py lets the environment win over it.
