@@ -252,9 +252,9 @@ class MarketingListAdmin(ServiceModelAdmin):
     list_select_related = ("audience",)
     search_fields = ("name", "=public_id")
     autocomplete_fields = ("audience",)
-    fields = ("name", "mode", "audience", "members", *RECORD_FIELDS, EXPECTED_VERSION)
-    readonly_fields = ("members", *RECORD_FIELDS)
-    change_only_fields = (*ServiceModelAdmin.change_only_fields, "members")
+    fields = ("name", "mode", "audience", "members", "imports", *RECORD_FIELDS, EXPECTED_VERSION)
+    readonly_fields = ("members", "imports", *RECORD_FIELDS)
+    change_only_fields = (*ServiceModelAdmin.change_only_fields, "members", "imports")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MarketingList]:
         queryset = super().get_queryset(request)
@@ -283,6 +283,16 @@ class MarketingListAdmin(ServiceModelAdmin):
     @admin.display(description="members")
     def members(self, obj: MarketingList) -> str:
         return members_link(list_members(obj).count(), list=obj.public_id)
+
+    @admin.display(description="imports")
+    def imports(self, obj: MarketingList) -> str:
+        jobs = reverse("admin:imports_importjob_changelist") + "?" + urlencode({"marketing_list__id__exact": obj.pk})
+        if obj.mode != MarketingList.Mode.STATIC or obj.archived:
+            return format_html('<a href="{}">Import jobs</a>', jobs)
+        start = reverse("admin:imports_importjob_import") + "?" + urlencode({"list": obj.public_id})
+        return format_html(
+            '<a href="{}">Import subscribers into this list</a> · <a href="{}">Import jobs</a>', start, jobs
+        )
 
     def service_save(
         self, request: HttpRequest, form: ModelForm, formsets: list[BaseFormSet], change: bool

@@ -2,8 +2,10 @@
 comes from these functions, so they never disagree."""
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models.sql.where import AND
 
 from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
 from core.api.fields import format_timestamp
@@ -106,12 +108,57 @@ def suppressed_q() -> Q:
     return in_lists_q(suppression) if suppression else Q(pk__in=[])
 
 
+class MembersQuerySet(QuerySet):
+    """The subscribers of one audience or plain static list. Until something narrows them (a filter, an exclusion,
+    a slice...), their count is the count of the membership rows, an index-only scan, rather than a semi-join with
+    every subscriber row: the same answer, since a membership row's subscriber always exists (the foreign key
+    cascades)."""
+
+    _membership_rows: QuerySet | None = None
+    _membership_clause: Any = None
+
+    def _clone(self) -> "MembersQuerySet":
+        clone = super()._clone()
+        clone._membership_rows, clone._membership_clause = self._membership_rows, self._membership_clause
+        return clone
+
+    def _counts_membership_rows(self) -> bool:
+        query = self.query
+        where = query.where
+        return (
+            self._membership_rows is not None
+            and len(where.children) == 1
+            and where.children[0] is self._membership_clause
+            and where.connector == AND
+            and not where.negated
+            and not (query.is_sliced or query.distinct or query.combinator or query.extra or query.annotations)
+        )
+
+    def count(self) -> int:
+        if self._result_cache is None and self._counts_membership_rows():
+            return self._membership_rows.count()
+        return super().count()
+
+
+def _members(clause: Q, membership_rows: QuerySet) -> QuerySet[Subscriber]:
+    members = MembersQuerySet(model=Subscriber).filter(clause)
+    members._membership_rows = membership_rows
+    members._membership_clause = members.query.where.children[0] if len(members.query.where.children) == 1 else None
+    return members
+
+
 def audience_members(audience: Audience) -> QuerySet[Subscriber]:
-    return Subscriber.objects.filter(in_audiences_q([audience]))
+    if audience.is_default:
+        return Subscriber.objects.filter(in_audiences_q([audience]))
+    return _members(in_audiences_q([audience]), AudienceMembership.objects.filter(audience=audience.pk))
 
 
 def list_members(marketing_list: MarketingList) -> QuerySet[Subscriber]:
-    return Subscriber.objects.filter(in_lists_q([marketing_list]))
+    if marketing_list.is_dynamic or marketing_list.composed:
+        return Subscriber.objects.filter(in_lists_q([marketing_list]))
+    # A plain static list's Q, as in_lists_q builds it.
+    members = _list_q(marketing_list, frozenset({marketing_list.pk}))
+    return _members(members, ListMembership.objects.filter(marketing_list=marketing_list.pk))
 
 
 def reachable(members: QuerySet[Subscriber], *, subscription_type_pk: int | None = None) -> QuerySet[Subscriber]:

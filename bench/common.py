@@ -39,11 +39,12 @@ def recreate_database(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def setup_django(url: str) -> None:
-    """Settings as in production (DEBUG off, so no query log grows in memory), jobs in-process, this database."""
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "false"
-    os.environ["REDIS_URL"] = ""
+def setup_django(url: str, *, redis_url: str = "", queue_prefix: str = "") -> None:
+    """Settings as in production (DEBUG off, so no query log grows in memory), this database; jobs in-process unless
+    a Redis is given (then on RQ queues with this prefix)."""
+    os.environ.update(DATABASE_URL=url, DEBUG="false", REDIS_URL=redis_url)
+    if queue_prefix:
+        os.environ["RQ_QUEUE_PREFIX"] = queue_prefix
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     if str(REPO) not in sys.path:

@@ -1,66 +1,41 @@
-"""The batch processor of an import: map columns, validate rows, apply them in batches.
+"""The batch processor of an import: apply validated rows in batches (the rows themselves: imports/rows.py).
 
 Each batch is applied in one transaction together with the job's counters, `processed_rows`, `last_batch` and
 heartbeat, so a job whose worker died resumes after its last committed row and nothing is applied twice. On
-PostgreSQL a batch is set-based (COPY into a temporary staging table, one upsert, one membership statement); the
-portable path (SQLite) uses bulk ORM calls. Invalid rows become ImportRowError rows and never stop the job.
-
-Columns: a mapping `{"Header": "target"}`, targets being `email`, `first_name`, `last_name`, `created_at` (kept for
-new subscribers only), `additional_fields_data.<key>` or a bare custom-field key. Without a mapping, headers naming
-one of those (case-insensitively) map themselves. An empty cell never erases a stored value.
+PostgreSQL a batch is set-based: COPY into a temporary staging table, then one statement that upserts the rows and
+adds them to the list or audience; the portable path (SQLite) uses bulk ORM calls. Invalid rows become ImportRowError
+rows and never stop the job.
 """
 
-import datetime as dt
+import contextlib
+import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from audiences.models import AudienceMembership, ListMembership
 from core.ids import PUBLIC_ID_RANDOM_LENGTH
-from imports.errors import InvalidImportFile
 from imports.models import ImportJob, ImportRowError
-from subscribers.custom_fields import validate_additional_fields
-from subscribers.models import CustomField, Subscriber
-from subscribers.services.subscribers import InvalidSubscriber, normalize_email
-
-SUBSCRIBER_COLUMNS = ("email", "first_name", "last_name", "created_at")
-RESERVED_TARGETS = ("id", "public_id", "version", "updated_at", "token_version", "active", "inactive_reason", "tags")
-CUSTOM_PREFIX = "additional_fields_data."
-NAME_MAX_LENGTH = 150
-EMAIL_MAX_LENGTH = 254
-
-# The ASCII addresses email_validator accepts, checked at ~1 µs a row instead of ~28: a dot-atom local part of at most
-# 64 characters and a domain of at least two labels with a non-numeric top-level label. Anything else (non-ASCII,
-# quoted local parts, refusals) goes through email_validator itself, which gives the same answer and its message.
-_EMAIL_RE = re.compile(
-    r"(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
-    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+from imports.rows import (  # noqa: F401 - the row names other modules import from here stay importable
+    CleanRow,
+    ColumnPlan,
+    RowValidator,
+    custom_field_definitions,
+    fast_normalize_email,
+    mapping_target_problem,
+    plan_columns,
 )
-_SPECIAL_USE_TLDS = frozenset(("arpa", "invalid", "local", "localhost", "onion", "test"))
+from subscribers.models import Subscriber
+
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def fast_normalize_email(text: str) -> str:
-    """email_validator's normalization (domain lower-cased) for the common case; raises InvalidSubscriber otherwise."""
-    text = text.strip()
-    match = _EMAIL_RE.fullmatch(text)
-    if match and len(text) <= EMAIL_MAX_LENGTH and len(match["local"]) <= 64 and len(match["domain"]) <= 253:
-        domain = match["domain"].lower()
-        # Punycode labels are turned back into Unicode by email_validator: leave them to it.
-        if domain.rsplit(".", 1)[-1] not in _SPECIAL_USE_TLDS and "xn--" not in domain:
-            return f"{match['local']}@{domain}"
-    return normalize_email(text)
-
 
 _ID_BYTE_LIMIT = 62 * 4  # bytes below 248 map onto the alphabet without bias; the rest are dropped
 _ID_TRANSLATION = bytes(_ID_ALPHABET[b % 62].encode()[0] for b in range(256))
@@ -80,199 +55,6 @@ def new_subscriber_ids(count: int) -> list[str]:
 
 def new_subscriber_id() -> str:
     return new_subscriber_ids(1)[0]
-
-
-# --- columns ---------------------------------------------------------------------------------------------------------
-
-
-def mapping_target_problem(target: Any) -> str | None:
-    """Why a mapping target is not allowed, or None."""
-    if not isinstance(target, str) or not target.strip():
-        return "must be a field name"
-    target = target.strip()
-    if target in RESERVED_TARGETS:
-        return f"{target!r} cannot be imported"
-    if target.startswith(CUSTOM_PREFIX):
-        return None if target.removeprefix(CUSTOM_PREFIX) else "name the custom field after the dot"
-    if "." in target:
-        return "use additional_fields_data.<key> for custom fields"
-    return None
-
-
-@dataclass(frozen=True)
-class ColumnPlan:
-    """Which header feeds which field."""
-
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    created_at: str | None = None
-    custom: dict[str, str] = field(default_factory=dict)  # header -> additional_fields_data key
-
-
-def plan_columns(headers: list[str], mapping: dict[str, str], custom_names: Iterable[str]) -> ColumnPlan:
-    targets: dict[str, str] = {}
-    if mapping:
-        by_lower = {h.strip().lower(): h for h in headers}
-        for source, target in mapping.items():
-            header = source if source in headers else by_lower.get(source.strip().lower())
-            if header is not None:
-                targets[header] = target.strip()
-    else:
-        known = {name.lower(): name for name in SUBSCRIBER_COLUMNS}
-        known.update({name.lower(): f"{CUSTOM_PREFIX}{name}" for name in custom_names})
-        for header in headers:
-            name = header.strip()
-            lowered = name.lower()
-            if lowered in known:
-                targets[header] = known[lowered]
-            elif lowered.startswith(CUSTOM_PREFIX) and not mapping_target_problem(name):
-                targets[header] = CUSTOM_PREFIX + name[len(CUSTOM_PREFIX) :]
-    columns: dict[str, str] = {}
-    custom: dict[str, str] = {}
-    for header, target in targets.items():
-        if target in SUBSCRIBER_COLUMNS:
-            columns.setdefault(target, header)
-        else:
-            custom[header] = target.removeprefix(CUSTOM_PREFIX)
-    if "email" not in columns:
-        raise InvalidImportFile.on(
-            "columns_mapping",
-            'No column maps to email: name the email column in columns_mapping (e.g. {"Email Address": "email"})',
-            summary="The import file has no email column",
-        )
-    return ColumnPlan(
-        email=columns["email"],
-        first_name=columns.get("first_name"),
-        last_name=columns.get("last_name"),
-        created_at=columns.get("created_at"),
-        custom=custom,
-    )
-
-
-# --- rows ------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CleanRow:
-    row_number: int
-    email: str
-    key: str  # lower-cased email: the identity of a subscriber
-    first_name: str  # "" when the cell is empty: keep what is stored
-    last_name: str
-    created_at: dt.datetime | None
-    fields: dict[str, Any]
-
-
-@dataclass
-class RowProblem:
-    row_number: int
-    email: str
-    error_type: str
-    message: str
-    details: str = ""
-    suggested_fix: str = ""
-
-    def as_model(self, job: ImportJob) -> ImportRowError:
-        return ImportRowError(
-            job=job,
-            row_number=self.row_number,
-            email=self.email[:320],
-            error_type=self.error_type,
-            message=self.message[:1000],
-            details=self.details[:1000],
-            suggested_fix=self.suggested_fix[:500],
-        )
-
-
-def _parse_created_at(text: str) -> dt.datetime:
-    try:
-        parsed = parse_datetime(text)
-        if parsed is None:
-            day = parse_date(text)
-            parsed = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) if day else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ValueError(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-class RowValidator:
-    """Checks one row at a time; remembers the emails seen so far to report duplicates within the file."""
-
-    def __init__(self, plan: ColumnPlan, definitions: list[CustomField]) -> None:
-        self.plan = plan
-        self.definitions = definitions
-        self.required_without_default = [d.name for d in definitions if d.required and d.default is None]
-        self.defaults = {d.name: d.default for d in definitions if d.default is not None}
-        # Hashes, not strings: a million seen emails fit in tens of megabytes. Rebuilt by `remember` on resume.
-        self._seen: set[int] = set()
-
-    def email_key(self, raw: dict[str, str]) -> str | None:
-        try:
-            return fast_normalize_email(raw.get(self.plan.email) or "").lower()
-        except InvalidSubscriber:
-            return None
-
-    def remember(self, raw: dict[str, str]) -> None:
-        """Replay a row applied before a resume, for duplicate detection only."""
-        key = self.email_key(raw)
-        if key:
-            self._seen.add(hash(key))
-
-    def check(self, row_number: int, raw: dict[str, str]) -> CleanRow | RowProblem:
-        text = (raw.get(self.plan.email) or "").strip()
-        if not text:
-            return RowProblem(row_number, "", "missing_email", "The email cell is empty",
-                              f"column {self.plan.email!r}", "Fill in the subscriber's email address")  # fmt: skip
-        try:
-            email = fast_normalize_email(text)
-        except InvalidSubscriber as error:
-            reason = error.issues[0].message if error.issues else error.message
-            return RowProblem(row_number, text, "invalid_email", "Invalid email format", reason,
-                              "Correct the address (name@example.com) or remove the row")  # fmt: skip
-        key = email.lower()
-        digest = hash(key)
-        if digest in self._seen:
-            return RowProblem(row_number, email, "duplicate_in_file", "The email appears earlier in the file",
-                              f"duplicate of an earlier row with {key}", "Keep one row per email address")  # fmt: skip
-        self._seen.add(digest)
-        names = {}
-        for name in ("first_name", "last_name"):
-            header = getattr(self.plan, name)
-            value = (raw.get(header) or "").strip() if header else ""
-            if len(value) > NAME_MAX_LENGTH:
-                return RowProblem(row_number, email, "value_too_long", f"{name} is too long",
-                                  f"{len(value)} characters, at most {NAME_MAX_LENGTH}",
-                                  f"Shorten {name} to {NAME_MAX_LENGTH} characters")  # fmt: skip
-            names[name] = value
-        created_at = None
-        if self.plan.created_at and (cell := (raw.get(self.plan.created_at) or "").strip()):
-            try:
-                created_at = _parse_created_at(cell)
-            except ValueError:
-                return RowProblem(row_number, email, "invalid_field", "created_at is not a date", f"got {cell[:100]!r}",
-                                  "Use ISO 8601, e.g. 2024-03-15 or 2024-03-15T10:30:00Z")  # fmt: skip
-        given = {
-            key_: cell.strip() for header, key_ in self.plan.custom.items() if (cell := raw.get(header) or "").strip()
-        }
-        fields, issues = validate_additional_fields(given, definitions=self.definitions, apply_defaults=False)
-        if issues:
-            return RowProblem(row_number, email, "invalid_field", "A custom field has a value of the wrong type",
-                              "; ".join(f"{i.field}: {i.message}" for i in issues),
-                              "Fix the value to match the custom field's type, or leave the cell empty")  # fmt: skip
-        return CleanRow(row_number, email, key, names["first_name"], names["last_name"], created_at, fields)
-
-    def missing_required(self, row: CleanRow) -> RowProblem | None:
-        """A new subscriber needs every required custom field that has no default."""
-        missing = [name for name in self.required_without_default if name not in row.fields]
-        if not missing:
-            return None
-        return RowProblem(row.row_number, row.email, "missing_required_field",
-                          "A required custom field is empty for a new subscriber",
-                          ", ".join(f"additional_fields_data.{name}" for name in missing),
-                          "Fill in the required fields, or map their columns")  # fmt: skip
 
 
 # --- applying a batch ------------------------------------------------------------------------------------------------
@@ -321,32 +103,26 @@ _STAGING_COLUMNS = ("public_id", "email", "email_key", "first_name", "last_name"
 
 
 def _stage(rows: list[CleanRow]) -> None:
-    import json
-
     with connection.cursor() as cursor:
         # ON COMMIT DROP cleans up after a batch; inside an outer transaction (a test, a dry run) the last one stays.
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.import_staging")
         cursor.execute(
+            "DROP TABLE IF EXISTS pg_temp.import_staging; "
             "CREATE TEMP TABLE import_staging (public_id varchar(64), email varchar(254), email_key varchar(254), "
             "first_name varchar(150), last_name varchar(150), created_at timestamptz, fields jsonb) ON COMMIT DROP"
         )
         ids = new_subscriber_ids(len(rows))
+        dumps = json.dumps
         with cursor.cursor.copy(f"COPY import_staging ({', '.join(_STAGING_COLUMNS)}) FROM STDIN") as copy:
             for public_id, row in zip(ids, rows, strict=True):
                 copy.write_row(
-                    (
-                        public_id,
-                        row.email,
-                        row.key,
-                        row.first_name,
-                        row.last_name,
-                        row.created_at,
-                        json.dumps(row.fields),
-                    )  # fmt: skip
+                    (public_id, row.email, row.key, row.first_name, row.last_name, row.created_at, dumps(row.fields))
                 )
 
 
 _SUB = Subscriber._meta.db_table
+_LIST_MEMBERS = ListMembership._meta.db_table
+_AUDIENCE_MEMBERS = AudienceMembership._meta.db_table
+_MANUAL = AudienceMembership.MANUAL
 _CHANGED = (
     "(EXCLUDED.first_name <> '' AND EXCLUDED.first_name <> s.first_name) "
     "OR (EXCLUDED.last_name <> '' AND EXCLUDED.last_name <> s.last_name) "
@@ -375,38 +151,43 @@ UPDATE {_SUB} AS s SET
     version = s.version + CASE WHEN {_CHANGED_FROM_STAGING} THEN 1 ELSE 0 END,
     updated_at = CASE WHEN {_CHANGED_FROM_STAGING} THEN %(now)s ELSE s.updated_at END
 FROM import_staging AS st WHERE lower(s.email) = st.email_key
-RETURNING s.id
+RETURNING s.id, false AS inserted
 """  # noqa: S608
+# The rows just written join the target in the same statement: their ids never travel to Python and back.
+_JOIN_LIST = f"""
+, members AS (INSERT INTO {_LIST_MEMBERS} (marketing_list_id, subscriber_id, created_at)
+    SELECT %(owner)s, id, %(now)s FROM applied ON CONFLICT DO NOTHING)"""  # noqa: S608
+_JOIN_AUDIENCE = f"""
+, members AS (INSERT INTO {_AUDIENCE_MEMBERS} AS m (audience_id, subscriber_id, source, created_at)
+    SELECT %(owner)s, id, {_MANUAL}, %(now)s FROM applied ON CONFLICT (audience_id, subscriber_id)
+    DO UPDATE SET source = m.source | {_MANUAL} WHERE (m.source & {_MANUAL}) = 0)"""  # noqa: S608
 
 
-def _fast_apply(import_type: str, rows: list[CleanRow], defaults: dict[str, Any]) -> tuple[list[int], Counts]:
-    """Upsert on PostgreSQL; answers the ids that become members and the counts."""
-    import json
-
+def _fast_apply(import_type: str, rows: list[CleanRow], defaults: dict[str, Any], target: Target) -> Counts:
+    """Stage, upsert and add to the target in one statement on PostgreSQL; answers the counts."""
     _stage(rows)
-    now = timezone.now()
-    counts = Counts()
+    if import_type == ImportJob.ImportType.UPDATE_ONLY:
+        write = _UPDATE_ONLY
+    else:
+        write = _UPSERT.format(
+            action="DO NOTHING" if import_type == ImportJob.ImportType.CREATE_ONLY else _ON_CONFLICT_UPDATE
+        )
+    members = _JOIN_LIST if target.list_pk else _JOIN_AUDIENCE if target.audience_pk else ""
+    created_ids = "array_agg(id) FILTER (WHERE inserted)" if defaults else "NULL"
+    statement = (
+        f"WITH applied AS ({write}){members}\n"
+        f"SELECT count(*) FILTER (WHERE inserted), count(*), {created_ids} FROM applied"  # noqa: S608
+    )
     with connection.cursor() as cursor:
-        if import_type == ImportJob.ImportType.UPDATE_ONLY:
-            cursor.execute(_UPDATE_ONLY, {"now": now})
-            ids = [r[0] for r in cursor.fetchall()]
-            counts.updated = len(ids)
-            counts.skipped = len(rows) - len(ids)
-            return ids, counts
-        action = "DO NOTHING" if import_type == ImportJob.ImportType.CREATE_ONLY else _ON_CONFLICT_UPDATE
-        cursor.execute(_UPSERT.format(action=action), {"now": now})
-        returned = cursor.fetchall()
-        created = [pk for pk, inserted in returned if inserted]
-        counts.created = len(created)
-        counts.updated = len(returned) - len(created)
-        counts.skipped = len(rows) - len(returned)
-        if defaults and created:
+        cursor.execute(statement, {"now": timezone.now(), "owner": target.list_pk or target.audience_pk})
+        created, written, created_pks = cursor.fetchone()
+        if created_pks:
             cursor.execute(
                 f"UPDATE {_SUB} SET additional_fields_data = %s::jsonb || additional_fields_data "  # noqa: S608
                 "WHERE id = ANY(%s)",
-                (json.dumps(defaults), created),
+                (json.dumps(defaults), created_pks),
             )
-        return [pk for pk, _ in returned], counts
+    return Counts(created=created, updated=written - created, skipped=len(rows) - written)
 
 
 def _portable_apply(import_type: str, rows: list[CleanRow], defaults: dict[str, Any]) -> tuple[list[int], Counts]:
@@ -462,31 +243,11 @@ def _portable_apply(import_type: str, rows: list[CleanRow], defaults: dict[str, 
     return member_pks, counts
 
 
-_LIST_MEMBERS = ListMembership._meta.db_table
-_AUDIENCE_MEMBERS = AudienceMembership._meta.db_table
-_MANUAL = AudienceMembership.MANUAL
-
-
 def _add_members(target: Target, pks: list[int]) -> None:
+    """The portable path's membership writes (the fast path adds members in its upsert statement)."""
     if not pks:
         return
     now = timezone.now()
-    if use_fast_path():
-        with connection.cursor() as cursor:
-            if target.list_pk:
-                cursor.execute(
-                    f"INSERT INTO {_LIST_MEMBERS} (marketing_list_id, subscriber_id, created_at) "  # noqa: S608
-                    "SELECT %s, unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING",
-                    (target.list_pk, pks, now),
-                )
-            elif target.audience_pk:
-                cursor.execute(
-                    f"INSERT INTO {_AUDIENCE_MEMBERS} AS m (audience_id, subscriber_id, source, created_at) "  # noqa: S608
-                    f"SELECT %s, unnest(%s::bigint[]), {_MANUAL}, %s ON CONFLICT (audience_id, subscriber_id) "
-                    f"DO UPDATE SET source = m.source | {_MANUAL} WHERE (m.source & {_MANUAL}) = 0",
-                    (target.audience_pk, pks, now),
-                )
-        return
     if target.list_pk:
         ListMembership.objects.bulk_create(
             [ListMembership(marketing_list_id=target.list_pk, subscriber_id=pk, created_at=now) for pk in pks],
@@ -576,6 +337,14 @@ class BatchRunner:
 
     def run(self, rows: Iterator[tuple[int, dict[str, str]]], should_stop: Callable[[], bool]) -> bool:
         """Answers True when every row was processed, False when `should_stop` said so between batches."""
+        try:
+            return self._run(rows, should_stop)
+        finally:
+            with contextlib.suppress(DatabaseError):
+                self.validator.seen.drop()
+
+    def _run(self, rows: Iterator[tuple[int, dict[str, str]]], should_stop: Callable[[], bool]) -> bool:
+        self.validator.seen.start()
         done = self.job.processed_rows
         index = 0
         batch: list[tuple[int, dict[str, str]]] = []
@@ -599,32 +368,30 @@ class BatchRunner:
 
     def apply(self, raw_rows: list[tuple[int, dict[str, str]]]) -> None:
         job = self.job
-        problems: list[RowProblem] = []
-        clean: list[CleanRow] = []
-        for row_number, raw in raw_rows:
-            checked = self.validator.check(row_number, raw)
-            (problems if isinstance(checked, RowProblem) else clean).append(checked)
         target = target_of(job)
         creating = job.import_type in (ImportJob.ImportType.CREATE_ONLY, ImportJob.ImportType.CREATE_UPDATE)
-        existing: set[str] | None = None
-        if job.dry_run or (creating and self.validator.required_without_default):
-            existing = existing_keys([row.key for row in clean])
-        if creating and self.validator.required_without_default:
-            kept = []
-            for row in clean:
-                problem = None if row.key in existing else self.validator.missing_required(row)
-                (problems.append(problem) if problem else kept.append(row))
-            clean = kept
         with transaction.atomic():
+            clean, problems = self.validator.check_batch(raw_rows)
+            existing: set[str] = set()
+            if job.dry_run or (creating and self.validator.required_without_default):
+                existing = existing_keys([row.key for row in clean])
+            if creating and self.validator.required_without_default:
+                kept = []
+                for row in clean:
+                    problem = None if row.key in existing else self.validator.missing_required(row)
+                    (problems.append(problem) if problem else kept.append(row))
+                clean = kept
+                problems.sort(key=lambda problem: problem.row_number)
             if job.dry_run:
-                counts = _dry_counts(job.import_type, clean, existing or set(), target)
+                counts = _dry_counts(job.import_type, clean, existing, target)
             elif not clean:
                 counts = Counts()
             elif job.import_type == ImportJob.ImportType.REMOVE_ONLY:
                 counts = _remove_members(target, clean)
+            elif use_fast_path():
+                counts = _fast_apply(job.import_type, clean, self.validator.defaults, target)
             else:
-                apply = _fast_apply if use_fast_path() else _portable_apply
-                member_pks, counts = apply(job.import_type, clean, self.validator.defaults)
+                member_pks, counts = _portable_apply(job.import_type, clean, self.validator.defaults)
                 _add_members(target, member_pks)
             ImportRowError.objects.bulk_create([p.as_model(job) for p in problems])
             self._record(len(raw_rows), counts, len(problems))
@@ -632,8 +399,8 @@ class BatchRunner:
             self.changed_anything = not job.dry_run
         if self.after_batch:
             self.after_batch(job)
-        if pause := float(os.environ.get("ROSTER_IMPORT_BATCH_PAUSE_SECONDS") or 0):
-            time.sleep(pause)  # a test hook: slows a worker down so that a test can kill it mid-import
+        if settings.IMPORT_BATCH_PAUSE_SECONDS:
+            time.sleep(settings.IMPORT_BATCH_PAUSE_SECONDS)  # a testing aid: lets a test kill a worker mid-import
 
     def _record(self, rows: int, counts: Counts, invalid: int) -> None:
         job = self.job
@@ -660,7 +427,3 @@ class BatchRunner:
         job.invalid_contacts += invalid
         job.last_batch += 1
         job.heartbeat_at = now
-
-
-def custom_field_definitions() -> list[CustomField]:
-    return list(CustomField.objects.all())

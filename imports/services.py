@@ -23,6 +23,7 @@ from imports.engine import mapping_target_problem
 from imports.errors import InvalidImportFile, JobAlreadyProcessing
 from imports.fetch import upload_public_id_for
 from imports.models import ImportJob, Upload
+from imports.reports import error_report_url, error_report_write
 from imports.tasks import enqueue_import, process_job, start_next_queued
 
 RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.PROCESSING)
@@ -69,6 +70,17 @@ def _check_target(*, marketing_list: MarketingList | None, audience: Audience | 
         raise InvalidImport.on(
             "import_type", "This list is dynamic: its members are its audience's; remove_only cannot apply to it"
         )
+
+
+def import_target_check(
+    *,
+    marketing_list: MarketingList | None = None,
+    audience: Audience | None = None,
+    import_type: str = ImportJob.ImportType.CREATE_UPDATE,
+) -> None:
+    """Raise InvalidImport when the list or audience takes no import of this type, for a form (the admin's import
+    wizard) that asks before any file is read. `import_job_create` checks again."""
+    _check_target(marketing_list=marketing_list, audience=audience, import_type=import_type)
 
 
 def import_job_create(
@@ -205,3 +217,14 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
         job.cancel_requested = True
         job.save(update_fields=["cancel_requested"])
     return job
+
+
+def import_job_error_report_url(*, job: ImportJob) -> str | None:
+    """The expiring link to the job's error report, or None when no row was invalid. A job still running gets its
+    report so far (written now if it has none yet), as the API's errors/download does."""
+    if not job.row_errors.exists():
+        return None
+    if not job.error_report:
+        error_report_write(job)
+        ImportJob.objects.filter(pk=job.pk).update(error_report=job.error_report)
+    return error_report_url(job)

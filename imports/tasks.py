@@ -17,11 +17,12 @@ from audiences.models import Audience
 from audiences.tasks import materialize_audience
 from core.errors import ApplicationError
 from core.jobs import enqueue_on_commit
-from imports.engine import BatchRunner, JobTakenOver, RowValidator, custom_field_definitions, plan_columns
+from imports.engine import BatchRunner, JobTakenOver
 from imports.fetch import fetch_import_file
 from imports.models import ImportJob
 from imports.readers import open_rows
 from imports.reports import error_report_write
+from imports.rows import RowValidator, custom_field_definitions, plan_columns
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,8 @@ from rest_framework.test import APIClient
 from core.models import ALL_SCOPES
 from core.services import api_key_create
 
+pytest_plugins = ["tests.browser.chromium"]
+
 
 class RosterClient(APIClient):
     """An API client that sends JSON and carries an X-API-Key."""

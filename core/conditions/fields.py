@@ -342,18 +342,25 @@ def _known(expression: Any, lookup: str, value: Any) -> Q:
 class AggregateKind(FieldKind):
     """A value computed per row from related rows (an engagement count, a last activity time), optionally within a
     time window (`since`, set from the condition's `window`). `make_expression(since)` builds it; counts coalesce to
-    0, a "last" time is NULL for never, which `empty` matches and every comparison treats as false."""
+    0, a "last" time is NULL for never, which `empty` matches and every comparison treats as false.
+
+    `nullable=False` states that the expression is never NULL (a count, a coalesced sum): its comparisons are
+    two-valued already and skip the `IS NOT NULL` guard, which would run the correlated subquery a second time."""
 
     make_expression: Callable[[Any], Any]
     coerce: Callable[[Any], Any] = staticmethod(v.as_number)
     since: Any = None
+    nullable: bool = True
     label = "aggregate"
 
     def with_window(self, since: Any) -> "AggregateKind":
         return replace(self, since=since)
 
     def _compare(self, lookup: str, value: Any) -> Q:
-        return _known(self.make_expression(self.since), lookup, self.coerce(value))
+        expression = self.make_expression(self.since)
+        if not self.nullable:
+            return _expr_q(expression, lookup, self.coerce(value))
+        return _known(expression, lookup, self.coerce(value))
 
     def op_eq(self, value: Any) -> Q:
         return self._compare("exact", value)
@@ -384,6 +391,8 @@ class AggregateKind(FieldKind):
         return ~self.op_in(value)
 
     def op_empty(self, value: Any) -> Q:
+        if not self.nullable:
+            return match_none()
         return Q(IsNull(self.make_expression(self.since), True))
 
     def op_nempty(self, value: Any) -> Q:

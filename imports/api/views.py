@@ -17,7 +17,7 @@ from core.errors import NotFound
 from imports import selectors, services
 from imports.api import serializers as s
 from imports.models import ImportJob
-from imports.reports import error_report_url, error_report_write, job_from_token
+from imports.reports import job_from_token
 
 
 class AudienceNotFound(NotFound):
@@ -127,14 +127,10 @@ class JobErrorsDownloadView(ImportApiView):
 
     @extend_schema(responses=s.FileUrlSerializer)
     def get(self, request: Request, owner_id: str, job_id: str) -> Response:
-        job = self.get_job(owner_id, job_id)
-        if not job.row_errors.exists():
+        file_url = services.import_job_error_report_url(job=self.get_job(owner_id, job_id))
+        if file_url is None:
             raise NotFound("This import job has no errors", code="NOT_FOUND")
-        if not job.error_report:
-            # A job still running: its report so far.
-            error_report_write(job)
-            ImportJob.objects.filter(pk=job.pk).update(error_report=job.error_report)
-        return Response({"file_url": error_report_url(job)})
+        return Response({"file_url": file_url})
 
 
 class ErrorReportFileView(APIView):

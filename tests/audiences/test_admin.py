@@ -292,3 +292,17 @@ def test_audience_used_by_lists_is_not_deleted(admin_client, lists):
 
     assert response.status_code == 200  # the "cannot delete: protected" page
     assert Audience.objects.filter(pk=vip.pk).exists()
+
+
+def test_a_static_list_page_links_to_the_import_wizard_for_that_list(admin_client, lists):
+    static, dynamic = lists["static"], lists["dynamic"]
+    page = admin_client.get(reverse("admin:audiences_marketinglist_change", args=[static.pk])).content.decode()
+    wizard = reverse("admin:imports_importjob_import") + f"?list={static.public_id}"
+    assert f'href="{wizard}"' in page
+
+    step_one = admin_client.get(wizard).content.decode()
+    assert f'<option value="{static.pk}" selected>' in step_one
+
+    dynamic_page = admin_client.get(reverse("admin:audiences_marketinglist_change", args=[dynamic.pk])).content.decode()
+    assert reverse("admin:imports_importjob_import") not in dynamic_page  # a dynamic list's members are its audience's
+    assert f"marketing_list__id__exact={dynamic.pk}" in dynamic_page

@@ -373,3 +373,25 @@ def test_members_age_out_of_time_relative_audiences_when_the_schedule_runs(api, 
     assert refreshed.materialized_at > materialized_before
     for audience_id in (lately, last_open, recent, ever, plain, engaged_premium):
         assert set(stored_members(audience_id)) == fresh_matches(audience_id)
+
+
+def test_live_updates_follow_what_rules_name_even_when_the_rules_stay_the_same(api, catalog, segments_worker):
+    """Live updates keep each audience's compiled rules between requests; a change to a list's composition or to a
+    custom field's type, with the rules untouched, must still be seen by the next subscriber change."""
+    partners = created_id(api.post("/api/lists", {"name": "Partners", "mode": "static", "audience_id": "aud_default"}))
+    listed = create_audience(api, "Listed", group(cond("lists", "in", [catalog["static_list"]])))
+    scored = create_audience(api, "Scored", group(cond("additional_fields_data.score", "gt", 5)))
+    segments_worker.run()
+    sue = create_subscriber(api, "sue@example.com", additional_fields_data={"score": 10})
+    assert audiences_of(sue) == {scored}  # an undefined key compares as the condition's value does: 10 > 5
+
+    response = api.put(f"/api/lists/{catalog['static_list']}/composition", {"include_lists": [partners]})
+    assert response.status_code == 200, response.json()
+    segments_worker.run()
+    assert api.post(f"/api/lists/{partners}/subscribers", {"subscriber_id": sue}).status_code == 200
+    assert audiences_of(sue) == {scored, listed}
+
+    created_id(api.post("/api/custom-fields", {"name": "score", "type": "string"}))
+    update_subscriber(api, sue, first_name="Sue")
+    assert audiences_of(sue) == {listed}  # as text, "10" sorts before "5"
+    assert sue not in fresh_matches(scored)

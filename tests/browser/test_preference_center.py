@@ -3,31 +3,18 @@ changes their choices, unsubscribes from everything and subscribes again, on a p
 JavaScript. Screenshots of each step go to test-artifacts/ at the repository root."""
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connections
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from preferences.models import BrandSettings, MarketingEmail
 from preferences.tokens import Purpose, make_token
 from subscribers.models import Subscriber, SubscriptionPreference
 from subscribers.services import preferences_apply
+from tests.browser.chromium import ARTIFACTS
 from tests.factories import SubscriberFactory, SubscriptionTypeFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 LOGO_URL = "https://assets.northwind.example/logo.svg"
 LOGO_SVG = (
@@ -37,24 +24,6 @@ LOGO_SVG = (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-@pytest.fixture
-def browser(monkeypatch) -> Iterator[object]:
-    """Chromium for one test. Started after the test database is set up and stopped before it is flushed: while
-    Playwright's sync API runs its event loop in this thread, Django hands this thread other connections (its
-    thread-critical locals follow the event loop's context), which the flush must not see."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run scripts/ensure_services.sh (make test does)")
-    # The ORM refuses to run in a thread with a running event loop unless told it is safe: the loop is Playwright's.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            connections.close_all()  # the connections opened while the loop ran
 
 
 @pytest.fixture

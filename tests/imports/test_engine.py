@@ -1,6 +1,7 @@
 """The import engine, run directly (no queue): mapping, validation, every import type, dry runs, both paths."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
@@ -8,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from email_validator import EmailNotValidError, validate_email
 
 from audiences.models import AudienceMembership, ListMembership
-from imports import engine
+from imports import engine, rows
 from imports.errors import InvalidImportFile
 from imports.models import ImportJob, ImportRowError
 from imports.reports import error_report_csv
@@ -323,7 +324,7 @@ def test_fast_email_check_agrees_with_email_validator(text):
     except EmailNotValidError:
         expected = None
     try:
-        got = engine.fast_normalize_email(text)
+        got = rows.fast_normalize_email(text)
     except Exception:
         got = None
     assert got == expected
@@ -339,3 +340,43 @@ def test_default_audience_takes_subscribers_but_no_removals(db):
     assert job.created_contacts == 1 and not AudienceMembership.objects.exists()
     with pytest.raises(InvalidImport):
         import_job_create(audience=everyone, file_url=upload([["email"], ["a@example.com"]]), import_type="remove_only")
+
+
+def test_a_resumed_job_still_finds_duplicates_of_rows_applied_before_it_stopped(static_list, settings, monkeypatch):
+    """The emails seen live in a temporary table of the worker's connection: a resumed job rebuilds it from the rows
+    it skips."""
+    from imports.tasks import recover_stale_jobs
+
+    class WorkerDied(BaseException):
+        pass
+
+    settings.IMPORT_BATCH_SIZE = 2
+    rows = [["email"], ["a@example.com"], ["b@example.com"], ["c@example.com"], ["A@Example.com"]]
+    job = import_job_create(marketing_list=static_list, file_url=upload(rows), import_type="create_update")
+    apply = engine.BatchRunner.apply
+
+    def die_in_second_batch(self, batch):
+        if self.job.last_batch == 0:
+            raise WorkerDied
+        apply(self, batch)
+
+    monkeypatch.setattr(engine.BatchRunner, "apply", die_in_second_batch)
+    with pytest.raises(WorkerDied):
+        run_import_job(job.pk)
+    monkeypatch.setattr(engine.BatchRunner, "apply", apply)
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows) == ("processing", 2)
+    assert recover_stale_jobs(older_than=dt.timedelta(0)) == 1
+    job = run(job)
+    assert (job.status, job.created_contacts, job.invalid_contacts) == ("completed", 3, 1)
+    problem = ImportRowError.objects.get(job=job)
+    assert (problem.row_number, problem.error_type) == (5, "duplicate_in_file")
+
+
+def test_a_duplicate_is_reported_as_such_even_when_the_first_row_was_invalid(static_list):
+    CustomFieldFactory(name="score", field_type=CustomField.FieldType.NUMBER)
+    rows = [["email", "score"], ["a@example.com", "lots"], ["b@example.com", "1"], ["A@example.com", "2"]]
+    job = start(static_list, rows)
+    assert (job.created_contacts, job.invalid_contacts) == (1, 2)
+    errors = list(ImportRowError.objects.filter(job=job).order_by("row_number").values_list("row_number", "error_type"))
+    assert errors == [(2, "invalid_field"), (4, "duplicate_in_file")]

@@ -128,7 +128,7 @@ def test_killing_a_real_worker_process_mid_import(worker, settings, tmp_path):
         "RQ_QUEUE_PREFIX": os.environ.get("RQ_QUEUE_PREFIX", ""),
         "ROSTER_DATA_DIR": str(tmp_path),  # MEDIA_ROOT = DATA_DIR / "media", as in this test
         "IMPORT_BATCH_SIZE": "500",
-        "ROSTER_IMPORT_BATCH_PAUSE_SECONDS": "0.05",
+        "IMPORT_BATCH_PAUSE_SECONDS": "0.05",
     }
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
