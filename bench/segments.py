@@ -47,7 +47,7 @@ from segments_data import (
 DATABASE_NAME = "roster_bench"
 PAGE_SIZE = 100
 RULE_AUDIENCES_FOR_UPDATES = 50
-# Indexes added because this benchmark showed they pay (subscribers/migrations/0003_segment_indexes.py).
+# Indexes added because this benchmark showed they pay (subscribers/indexes.py: one per number custom field).
 SEGMENT_INDEXES = ("subscriber_cf_lifetime_value_number",)
 
 # --- hand-written SQL (the floor) -------------------------------------------------------------------------------------

@@ -37,13 +37,15 @@ def generate(subscribers: int) -> dict[str, Any]:
     """Everything the measures need, generated set-based; answers the objects they refer to."""
     from audiences.models import DEFAULT_AUDIENCE_ID, Audience, MarketingList
     from subscribers.models import CustomField, SubscriptionType, Tag
+    from subscribers.services import custom_field_create
 
     execute(RAND_FUNCTION)
     execute("SET synchronous_commit = off")
     CustomField.objects.create(
         name="customer_type", field_type=CustomField.FieldType.DROPDOWN, values=[name for name, _ in CUSTOMER_TYPES]
     )
-    CustomField.objects.create(name="lifetime_value", field_type=CustomField.FieldType.NUMBER)
+    # Through the service, as staff would: a number field gets its expression index (subscribers/indexes.py).
+    custom_field_create(name="lifetime_value", field_type=CustomField.FieldType.NUMBER)
     CustomField.objects.create(name="country", field_type=CustomField.FieldType.STRING)
     default = Audience.objects.get(public_id=DEFAULT_AUDIENCE_ID)
     lists = [MarketingList.objects.create(name=name, audience=default) for name, _, _ in LISTS]

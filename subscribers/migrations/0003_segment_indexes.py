@@ -1,34 +1,25 @@
-"""An expression index for range rules on the `lifetime_value` custom field (loyalty tiers, "worth more than X").
-
-Chosen from `bench/segments.py` at 1,000,000 subscribers: a fresh count of `lifetime_value > 9000` fell from about
-530 ms to 75 ms and `> 5000` from about 510 ms to 160 ms; equality on `customer_type` gained too little to pay
-for another index on every write (see bench/README.md).
-
-The expression is exactly what `core.conditions.expressions.JsonNumber` emits on PostgreSQL, so the planner matches
-it; change one and the other must follow. PostgreSQL only (embedded SQLite has no use for it), built concurrently so
-that a large table keeps taking writes meanwhile.
-"""
+"""Expression indexes for rules over number custom fields (see `subscribers.indexes`): one per number field that
+exists when this runs; fields created later get theirs from a background job. PostgreSQL only, built concurrently
+so that a large table keeps taking writes meanwhile."""
 
 from django.db import migrations
 
-INDEX = "subscriber_cf_lifetime_value_number"
-EXPRESSION = (
-    "(CASE WHEN jsonb_typeof(additional_fields_data -> 'lifetime_value') = 'number' "
-    "THEN (additional_fields_data ->> 'lifetime_value')::double precision END)"
-)
+from subscribers.indexes import number_field_index_create, number_field_index_drop
 
 
-def create_index(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    # An interrupted earlier attempt leaves an invalid index behind under the same name.
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
-    schema_editor.execute(f"CREATE INDEX CONCURRENTLY {INDEX} ON subscribers_subscriber ({EXPRESSION})")
+def _number_keys(apps) -> list[str]:
+    CustomField = apps.get_model("subscribers", "CustomField")
+    return list(CustomField.objects.filter(field_type="number").values_list("name", flat=True))
 
 
-def drop_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+def create_indexes(apps, schema_editor):
+    for key in _number_keys(apps):
+        number_field_index_create(key)
+
+
+def drop_indexes(apps, schema_editor):
+    for key in _number_keys(apps):
+        number_field_index_drop(key)
 
 
 class Migration(migrations.Migration):
@@ -36,4 +27,4 @@ class Migration(migrations.Migration):
 
     dependencies = [("subscribers", "0002_consent_records_and_engagement")]
 
-    operations = [migrations.RunPython(create_index, drop_index, elidable=False)]
+    operations = [migrations.RunPython(create_indexes, drop_indexes, elidable=False)]

@@ -7,9 +7,11 @@ from django.db import IntegrityError, transaction
 from audiences.rules import refuse_if_named_by_rules
 from core.conditions.fields import KEY_PATTERN
 from core.errors import Conflict, Issue, ValidationFailed
+from core.jobs import enqueue_on_commit
 from core.versioning import lock_for_change, mark_changed
 from subscribers.custom_fields import coerce_value
 from subscribers.models import CustomField, SubscriptionType, Tag
+from subscribers.tasks import sync_custom_field_index
 
 
 def _unique_name(model: type, name: str, *, field: str = "name", exclude_pk: int | None = None) -> str:
@@ -104,7 +106,7 @@ def custom_field_create(
     if CustomField.objects.filter(name=name).exists():
         raise ValidationFailed.on("name", "Name already exists")
     values, default = _check_custom_field(field_type, values or [], default)
-    return _create(
+    custom_field = _create(
         CustomField,
         name=name,
         field_type=field_type,
@@ -113,6 +115,9 @@ def custom_field_create(
         default=default,
         description=description or "",
     )
+    if field_type == CustomField.FieldType.NUMBER:
+        enqueue_on_commit("default", sync_custom_field_index, name)
+    return custom_field
 
 
 @transaction.atomic
@@ -145,6 +150,8 @@ def custom_field_update(
 def custom_field_delete(*, custom_field: CustomField) -> None:
     """Deletes the definition; values already stored under the key stay (untyped) on subscribers."""
     custom_field.delete()
+    if custom_field.field_type == CustomField.FieldType.NUMBER:
+        enqueue_on_commit("default", sync_custom_field_index, custom_field.name)
 
 
 @transaction.atomic

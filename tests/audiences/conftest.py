@@ -33,7 +33,10 @@ class SegmentsWorker:
         # A worker starting up moves jobs abandoned by an earlier test from the started to the failed registry: those
         # are not failures of this run.
         registry = self.queue.failed_job_registry
-        ignored = set(registry.get_job_ids()) | set(self.queue.started_job_registry.get_job_ids())
+        started = set(
+            self.queue.started_job_registry.get_job_ids()
+        )  # first: its cleanup moves abandoned jobs to failed
+        ignored = started | set(registry.get_job_ids())
         ran = self.queue.count
         worker = django_rq.get_worker(queue_name(SEGMENTS), worker_class="rq.worker.SimpleWorker")
         worker.work(burst=True)

@@ -38,7 +38,10 @@ class ImportsWorker:
     def run(self) -> None:
         # A worker starting up moves jobs abandoned by an earlier test (one whose worker was killed) from the started
         # to the failed registry: those are not failures of this run.
-        ignored = set(self.queue.failed_job_registry.get_job_ids()) | set(self.queue.started_job_registry.get_job_ids())
+        started = set(
+            self.queue.started_job_registry.get_job_ids()
+        )  # first: its cleanup moves abandoned jobs to failed
+        ignored = started | set(self.queue.failed_job_registry.get_job_ids())
         django_rq.get_worker(queue_name("imports"), worker_class="rq.worker.SimpleWorker").work(burst=True)
         assert set(self.queue.failed_job_registry.get_job_ids()) - ignored == set()
 

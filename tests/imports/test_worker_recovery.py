@@ -36,6 +36,9 @@ def worker(settings, tmp_path):
     worker.queue.empty()
     yield worker
     worker.queue.empty()
+    # A killed worker leaves its job in the started registry; later tests' workers would report it as failed.
+    started = worker.queue.started_job_registry
+    started.connection.delete(started.key)
 
 
 def people(count: int) -> list[list[str]]:
