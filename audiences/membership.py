@@ -215,16 +215,18 @@ RELATIVE_RULES_MAX_AGE = 60.0
 @dataclass(frozen=True)
 class _CompiledRules:
     audience_pk: int
-    sql: str | None  # the ids of matching subscribers; None when the rules match no one or no longer compile
+    rules: str  # the rules it was compiled from, as canonical JSON
+    compiles: bool  # False: the rules name a list, tag or audience deleted since (the audience is left as it is)
+    sql: str | None  # the ids of matching subscribers; None when the rules match no one or do not compile
     params: tuple
     references: frozenset[str]
     time_relative: bool
     compiled_at: float
 
 
-# Keyed by (context generation, audience pk, rules): a request that read another context than the latest one never
-# serves it. Only the latest context's entries are kept.
-_compiled_rules: dict[tuple, _CompiledRules | None] = {}
+# Keyed by (context generation, audience pk), holding the rules they were compiled from: a request that read another
+# context than the latest one never serves it, and only the latest compilation of each audience is kept.
+_compiled_rules: dict[tuple, _CompiledRules] = {}
 _compiled_context: tuple[tuple | None, int] = (None, 0)
 _context_generations = itertools.count(1)
 
@@ -268,33 +270,39 @@ def _live_plan() -> list[list[_CompiledRules]]:
     for pk, public_id, rules in audiences:
         if not (rules and rules.get("conditions")):
             continue
-        key = (generation, pk, json.dumps(rules, sort_keys=True))
+        key, canonical = (generation, pk), json.dumps(rules, sort_keys=True)
         entry = _compiled_rules.get(key)
-        if entry is None or (entry.time_relative and now - entry.compiled_at > RELATIVE_RULES_MAX_AGE):
+        if (
+            entry is None
+            or entry.rules != canonical
+            or (entry.time_relative and now - entry.compiled_at > RELATIVE_RULES_MAX_AGE)
+        ):
             if registry is None:
                 registry, graph = subscriber_registry(), ListGraph()
-            entry = _compile_rules(pk, public_id, rules, registry, graph, now)
+            entry = _compile_rules(pk, public_id, canonical, rules, registry, graph, now)
             _compiled_rules[key] = entry
-        if entry is not None:
+        if entry.compiles:
             entries[public_id] = entry
     return _levels(entries)
 
 
 def _compile_rules(
-    pk: int, public_id: str, rules: dict, registry, graph: ListGraph, now: float
-) -> _CompiledRules | None:
+    pk: int, public_id: str, canonical: str, rules: dict, registry, graph: ListGraph, now: float
+) -> _CompiledRules:
     group = Group.model_validate(rules)
     try:
         matching = compile_group(group, registry, path="rules")
     except InvalidFilter as error:
         _log_broken_rules(public_id, error)
-        return None
+        return _CompiledRules(pk, canonical, False, None, (), frozenset(), False, now)
     try:
         sql, params = Subscriber.objects.filter(matching).order_by().values_list("id").query.sql_with_params()
     except EmptyResultSet:
         sql, params = None, ()
     return _CompiledRules(
         audience_pk=pk,
+        rules=canonical,
+        compiles=True,
         sql=sql,
         params=tuple(params),
         references=frozenset(referenced_audience_ids(group, lists=graph)),
