@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,6 +10,7 @@ from audiences.explain import explain_membership
 from audiences.models import Audience, MarketingList
 from audiences.selectors import audience_status
 from core.api.pagination import (
+    CursorPage,
     CursorPageSerializer,
     PageRequestSerializer,
     cursor_page_envelope,
@@ -26,7 +28,8 @@ from core.conditions.fields import BooleanKind, DateTimeKind, PublicIdKind, Stri
 from core.errors import NotFound
 from imports.services import import_jobs_create_for_list
 from subscribers.api.serializers import SubscriberOutputSerializer
-from subscribers.selectors import subscriber_get, subscribers_with_relations
+from subscribers.models import Subscriber
+from subscribers.selectors import subscriber_get
 
 
 class AudienceNotFound(NotFound):
@@ -219,13 +222,16 @@ class ListSubscriberDetailView(ListApiView):
         return Response({"list_id": marketing_list.public_id, "subscriber_id": subscriber.public_id})
 
 
-def _subscriber_page(queryset, request: Request) -> dict:
-    page = parse_cursor_page(request.query_params)
+def subscriber_cursor_page(queryset: QuerySet[Subscriber], page: CursorPage) -> dict:
+    """A cursor page of subscribers as the member pages answer it: the count, the page's rows, then their relations
+    in one query (`SubscriberOutputSerializer` with `many=True`)."""
     if page.search:
         queryset = queryset.filter(words_search_q(page.search, ("email", "first_name", "last_name")))
-    return cursor_page_envelope(
-        subscribers_with_relations(queryset), page, lambda rows: SubscriberOutputSerializer(rows, many=True).data
-    )
+    return cursor_page_envelope(queryset, page, lambda rows: SubscriberOutputSerializer(rows, many=True).data)
+
+
+def _subscriber_page(queryset: QuerySet[Subscriber], request: Request) -> dict:
+    return subscriber_cursor_page(queryset, parse_cursor_page(request.query_params))
 
 
 class AudienceRulesView(AudienceApiView):

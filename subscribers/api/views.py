@@ -52,7 +52,7 @@ class SubscriberListView(PagedListView, SubscriberApiView):
     validation_error_message = "Invalid list request"
 
     def get_queryset(self):
-        return selectors.subscribers_with_relations()
+        return selectors.subscriber_list()
 
     def get_registry(self) -> FieldRegistry:
         return subscriber_registry()
@@ -65,8 +65,7 @@ class SubscriberListView(PagedListView, SubscriberApiView):
 class SubscriberDetailView(SubscriberApiView):
     @extend_schema(responses=s.SubscriberOutputSerializer)
     def get(self, request: Request, subscriber_id: str) -> Response:
-        subscriber = selectors.subscriber_get(subscriber_id)
-        subscriber = selectors.subscribers_with_relations().get(pk=subscriber.pk)
+        [subscriber] = selectors.subscribers_with_relations([selectors.subscriber_get(subscriber_id)])
         return with_etag(Response(s.SubscriberOutputSerializer(subscriber).data), subscriber.version)
 
     @extend_schema(request=s.SubscriberInputSerializer, responses=IdResponseSerializer)
