@@ -7,8 +7,9 @@ def format_timestamp(value: dt.datetime | None) -> str | None:
     """ISO 8601 in UTC with milliseconds: 2024-03-15T10:30:00.123Z."""
     if value is None:
         return None
-    value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    v = value.astimezone(dt.UTC)  # by hand: strftime costs more, several times per subscriber on every page
+    date = f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+    return f"{date}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond // 1000:03d}Z"
 
 
 class TimestampField(serializers.DateTimeField):
