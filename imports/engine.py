@@ -24,15 +24,7 @@ from django.utils import timezone
 from audiences.models import AudienceMembership, ListMembership
 from core.ids import PUBLIC_ID_RANDOM_LENGTH
 from imports.models import ImportJob, ImportRowError
-from imports.rows import (  # noqa: F401 - the row names other modules import from here stay importable
-    CleanRow,
-    ColumnPlan,
-    RowValidator,
-    custom_field_definitions,
-    fast_normalize_email,
-    mapping_target_problem,
-    plan_columns,
-)
+from imports.rows import CleanRow, RowValidator
 from subscribers.models import Subscriber
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -19,11 +19,11 @@ from django.utils import timezone
 
 from audiences.models import Audience, MarketingList
 from core.errors import ApplicationError, Issue, NotFound
-from imports.engine import mapping_target_problem
 from imports.errors import InvalidImportFile, JobAlreadyProcessing
 from imports.fetch import upload_public_id_for
 from imports.models import ImportJob, Upload
 from imports.reports import error_report_url, error_report_write
+from imports.rows import mapping_target_problem
 from imports.tasks import enqueue_import, process_job, start_next_queued
 
 RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.PROCESSING)
