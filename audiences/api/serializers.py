@@ -28,7 +28,13 @@ class ListInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     mode = serializers.ChoiceField(choices=MarketingList.Mode.choices)
     audience_id = serializers.CharField(max_length=64)
-    jobs = serializers.ListField(child=serializers.DictField(), max_length=100, required=False)
+    jobs = serializers.ListField(
+        child=serializers.DictField(),
+        max_length=100,
+        required=False,
+        help_text="Imports to start into the list, each {file_url, import_type, columns_mapping?}; they run in turn. "
+        "A non-empty array needs the imports:write scope as well as lists:write.",
+    )
     version = serializers.IntegerField(min_value=1, required=False)
 
     def validate_jobs(self, value: list) -> list:

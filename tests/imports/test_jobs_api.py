@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import django_rq
 import pytest
 
-from audiences.models import AudienceMembership, ListMembership
+from audiences.models import AudienceMembership, ListMembership, MarketingList
 from core.jobs import get_queue, queue_name
 from imports import engine
 from imports.models import ImportJob
@@ -265,6 +265,31 @@ def test_jobs_array_on_list_create_and_update(api, worker):
         400,
         "VALIDATION_ERROR",
     )
+
+
+def test_the_jobs_array_needs_imports_write_and_a_refusal_creates_nothing(make_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    entry = {"file_url": upload(SEED_ROWS), "import_type": "create_update", "columns_mapping": SEED_MAPPING}
+    body = {"name": "Imported", "mode": "static", "audience_id": "aud_default", "jobs": [entry]}
+    lists_only = make_client("lists:write")
+
+    assert_error(lists_only.post("/api/lists", body), 403, "FORBIDDEN")
+    assert not MarketingList.objects.filter(name="Imported").exists()
+    assert not ImportJob.objects.exists()
+
+    list_id = created_id(lists_only.post("/api/lists", {**body, "jobs": []}))  # no jobs: lists:write is enough
+    assert_error(lists_only.put(f"/api/lists/{list_id}", {"name": "Renamed", "jobs": [entry]}), 403, "FORBIDDEN")
+    unchanged = MarketingList.objects.get(public_id=list_id)
+    assert (unchanged.name, unchanged.version) == ("Imported", 1)
+    assert not ImportJob.objects.exists()
+    assert_error(make_client("imports:write").post("/api/lists", body), 403, "FORBIDDEN")
+
+    both = make_client("lists:write", "imports:write")
+    created = created_id(both.post("/api/lists", {**body, "name": "Imported too"}))
+    assert both.put(f"/api/lists/{list_id}", {"name": "Renamed", "jobs": [entry]}).status_code == 200
+    jobs = ImportJob.objects.order_by("pk")
+    assert [job.marketing_list.public_id for job in jobs] == [created, list_id]
+    assert MarketingList.objects.get(public_id=list_id).name == "Renamed"
 
 
 @TRANSACTIONAL
