@@ -19,6 +19,7 @@ JOB_KEYS = {
     "id",
     "list_id",
     "status",
+    "dry_run",
     "import_file",
     "processed_rows",
     "total_rows",
@@ -73,7 +74,13 @@ def test_seed_import_then_polling_until_completed(api, worker):
     job = response.json()
     assert set(job) == JOB_KEYS
     assert job["id"].startswith("job_") and job["list_id"] == list_id and job["status"] == "pending"
-    assert job["import_file"] == {"file_url": file_url, "import_type": "create_update", "audience_id": "aud_default"}
+    assert job["dry_run"] is False
+    assert job["import_file"] == {
+        "file_url": file_url,
+        "file_name": "people.csv",
+        "import_type": "create_update",
+        "audience_id": "aud_default",
+    }
     assert job["error_details_url"] is None and TIMESTAMP.match(job["created_date"])
 
     # The seed's polling script: GET jobs?limit=1 until completed.
@@ -202,6 +209,43 @@ def test_dry_run_answers_the_would_be_results_and_changes_nothing(api, worker):
     assert body["error_details_url"]
     assert not Subscriber.objects.exists() and not ListMembership.objects.exists()
     assert get_queue("imports").count == 0
+
+
+def test_job_pages_tell_dry_runs_apart_and_name_each_file(api, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    list_id = make_list(api)
+    body = {"import_type": "create_update", "columns_mapping": SEED_MAPPING}
+    dry = api.post(
+        f"/api/lists/{list_id}/import", {**body, "file_url": upload(SEED_ROWS, "spring leads.csv"), "dry_run": True}
+    ).json()
+    real = api.post(
+        f"/api/lists/{list_id}/import", {**body, "file_url": "https://files.example.com/exports/May%202024.csv?sig=x"}
+    ).json()
+    assert (dry["dry_run"], dry["import_file"]["file_name"]) == (True, "spring leads.csv")
+    assert (real["dry_run"], real["import_file"]["file_name"]) == (False, "May 2024.csv")
+
+    page = api.get(f"/api/lists/{list_id}/jobs").json()["results"]
+    assert [(j["id"], j["dry_run"], j["import_file"]["file_name"]) for j in page] == [
+        (real["id"], False, "May 2024.csv"),
+        (dry["id"], True, "spring leads.csv"),
+    ]
+    assert all(set(j) == JOB_KEYS for j in page)
+    for job in (dry, real):
+        detail = api.get(f"/api/lists/{list_id}/jobs/{job['id']}").json()
+        assert (detail["dry_run"], detail["import_file"]) == (job["dry_run"], job["import_file"])
+    listed = api.get(f"/api/lists/{list_id}").json()["jobs"]
+    assert [(j["dry_run"], j["import_file"]["file_name"]) for j in listed] == [
+        (False, "May 2024.csv"),
+        (True, "spring leads.csv"),
+    ]
+
+
+def test_the_schema_documents_the_dry_run_and_the_file_name(api):
+    schemas = api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert {"dry_run", "import_file"} <= set(schemas["Job"]["required"])
+    assert schemas["Job"]["properties"]["dry_run"]["type"] == "boolean"
+    assert "file_name" in schemas["ImportFile"]["required"]
+    assert {"dry_run", "failure_reason", "started_date"} <= set(schemas["JobDetail"]["properties"])
 
 
 @TRANSACTIONAL
