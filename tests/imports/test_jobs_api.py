@@ -246,6 +246,7 @@ def test_the_schema_documents_the_dry_run_and_the_file_name(api):
     assert schemas["Job"]["properties"]["dry_run"]["type"] == "boolean"
     assert "file_name" in schemas["ImportFile"]["required"]
     assert {"dry_run", "failure_reason", "started_date"} <= set(schemas["JobDetail"]["properties"])
+    assert schemas["ListDetail"]["properties"]["jobs"]["items"] == {"$ref": "#/components/schemas/Job"}
 
 
 @TRANSACTIONAL
