@@ -206,7 +206,8 @@ class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=[(scope, scope) for scope in ALL_SCOPES],
         widget=forms.CheckboxSelectMultiple,
-        help_text="Write also grants read on the same resource.",
+        help_text="Write also grants read on the same resource. links:read hands out a subscriber's signed links, "
+        "which change their consent without any key: no other scope grants it.",
     )
 
     class Meta:

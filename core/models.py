@@ -5,7 +5,10 @@ from core.ids import PUBLIC_ID_MAX_LENGTH, new_public_id
 
 API_RESOURCES = ("audiences", "lists", "subscribers", "imports", "settings")
 API_ACTIONS = ("read", "write")
-ALL_SCOPES = tuple(f"{resource}:{action}" for resource in API_RESOURCES for action in API_ACTIONS)
+# A subscriber's links carry tokens that change their consent without any key: reading them is a scope of its own,
+# which no other scope implies (there is nothing to write).
+LINKS_READ = "links:read"
+ALL_SCOPES = (*(f"{resource}:{action}" for resource in API_RESOURCES for action in API_ACTIONS), LINKS_READ)
 
 
 class PublicModel(models.Model):

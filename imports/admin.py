@@ -70,8 +70,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     change_form_template = "admin/imports/importjob/change_form.html"
     list_display = (
         "public_id",
+        "file",
         "owner",
         "status",
+        "run",  # next to the status: a dry run's counts changed nothing
         "import_type",
         "progress",
         "created_contacts",
@@ -79,7 +81,6 @@ class ImportJobAdmin(admin.ModelAdmin):
         "removed_contacts",
         "skipped_contacts",
         "invalid_contacts",
-        "dry_run",
         "created_at",
     )
     list_filter = (
@@ -92,7 +93,13 @@ class ImportJobAdmin(admin.ModelAdmin):
         ("audience", admin.RelatedOnlyFieldListFilter),
     )
     list_select_related = ("marketing_list", "audience")
-    search_fields = ("=public_id", "marketing_list__name", "=marketing_list__public_id", "audience__name")
+    search_fields = (
+        "=public_id",
+        "file_name",
+        "marketing_list__name",
+        "=marketing_list__public_id",
+        "audience__name",
+    )
     date_hierarchy = "created_at"
     actions = ("cancel_jobs",)
     fieldsets = (
@@ -106,6 +113,7 @@ class ImportJobAdmin(admin.ModelAdmin):
                     "status",
                     "import_type",
                     "dry_run",
+                    "file_name",
                     "file_url",
                     "mapping",
                     "failure_reason",
@@ -166,6 +174,14 @@ class ImportJobAdmin(admin.ModelAdmin):
     @admin.display(description="list or audience")
     def owner(self, obj: ImportJob) -> str:
         return job_owner_link(obj)
+
+    @admin.display(description="file", ordering="file_name")
+    def file(self, obj: ImportJob) -> str:
+        return obj.file_name or "—"
+
+    @admin.display(description="kind", ordering="dry_run")
+    def run(self, obj: ImportJob) -> str:
+        return "dry run" if obj.dry_run else "import"
 
     @admin.display(description="progress")
     def progress(self, obj: ImportJob) -> str:

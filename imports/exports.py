@@ -8,10 +8,15 @@ Formats:
 - `csv`: id, email, first_name, last_name, active, inactive_reason, created_at, updated_at, one column per custom
   field definition (keys of additional_fields_data without a definition are left out, so that the header is known
   before the first row), `subscribed:<subscription type name>` per subscription type (`true`, `false`, or empty when
-  the subscriber never chose), `lists` (public ids of the static lists the subscriber is in, `;`-separated) and
-  `tags` (names, `;`-separated). Cells that a spreadsheet would read as a formula are neutralized.
-- `ndjson`: one JSON object a line with the same fields; `additional_fields_data` is complete (JSON needs no header),
-  `subscriptions` maps type names to true/false, `lists` and `tags` are arrays.
+  the subscriber never chose), then the static lists and the tags the subscriber has, as the API names them: `lists`
+  and `tags` hold their ids, `list_names` and `tag_names` their names in the same order, each `;`-separated. An empty
+  cell is the API's null (`inactive_reason`, `updated_at`). Cells a spreadsheet would read as a formula are
+  neutralized.
+- `ndjson`: one JSON object a line with the same fields, and the API's values: `inactive_reason` and `updated_at` are
+  null when empty; `additional_fields_data` is complete (JSON needs no header); `subscriptions` maps type names to
+  true/false; `lists`, `list_names`, `tags` and `tag_names` are arrays, in the CSV's order.
+
+Lists come in membership order and tags by name, as `GET /api/subscribers/{id}` gives their ids.
 - `lines`: one email a line (seed 003's export), or one customer ID a line with `kind=customerId`.
 """
 
@@ -104,12 +109,12 @@ _CONSENT_SQL = (
     "WHERE p.{subscriber_in}"
 )
 _LISTS_SQL = (
-    f"SELECT m.subscriber_id, l.public_id FROM {_MEMBERSHIPS} m "  # noqa: S608
-    f"JOIN {_LISTS} l ON l.id = m.marketing_list_id WHERE m.{{subscriber_in}} ORDER BY m.marketing_list_id"
+    f"SELECT m.subscriber_id, l.public_id, l.name FROM {_MEMBERSHIPS} m "  # noqa: S608
+    f"JOIN {_LISTS} l ON l.id = m.marketing_list_id WHERE m.{{subscriber_in}} ORDER BY m.id"
 )
 _TAGS_SQL = (
-    f"SELECT st.subscriber_id, t.name FROM {_SUBSCRIBER_TAGS} st "  # noqa: S608
-    f"JOIN {_TAGS} t ON t.id = st.tag_id WHERE st.{{subscriber_in}} ORDER BY t.name"
+    f"SELECT st.subscriber_id, t.public_id, t.name FROM {_SUBSCRIBER_TAGS} st "  # noqa: S608
+    f"JOIN {_TAGS} t ON t.id = st.tag_id WHERE st.{{subscriber_in}} ORDER BY t.name, t.id"
 )
 
 
@@ -125,21 +130,30 @@ def _rows_for(sql: str, pks: list[int]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _relations(pks: list[int]) -> tuple[dict[int, dict[int, bool]], dict[int, list[str]], dict[int, list[str]]]:
+Named = list[tuple[str, str]]  # (public id, name) of a subscriber's lists or tags
+
+
+def _relations(pks: list[int]) -> tuple[dict[int, dict[int, bool]], dict[int, Named], dict[int, Named]]:
     """Consent (type pk -> subscribed), static lists and tags of these subscribers, in three queries."""
     consent: dict[int, dict[int, bool]] = defaultdict(dict)
     for subscriber_id, type_id, subscribed in _rows_for(_CONSENT_SQL, pks):
         consent[subscriber_id][type_id] = bool(subscribed)
-    lists: dict[int, list[str]] = defaultdict(list)
-    for subscriber_id, public_id in _rows_for(_LISTS_SQL, pks):
-        lists[subscriber_id].append(public_id)
-    tags: dict[int, list[str]] = defaultdict(list)
-    for subscriber_id, name in _rows_for(_TAGS_SQL, pks):
-        tags[subscriber_id].append(name)
+    lists: dict[int, Named] = defaultdict(list)
+    for subscriber_id, public_id, name in _rows_for(_LISTS_SQL, pks):
+        lists[subscriber_id].append((public_id, name))
+    tags: dict[int, Named] = defaultdict(list)
+    for subscriber_id, public_id, name in _rows_for(_TAGS_SQL, pks):
+        tags[subscriber_id].append((public_id, name))
     return consent, lists, tags
 
 
-Row = tuple[dict[str, Any], dict[int, bool], list[str], list[str]]
+Row = tuple[dict[str, Any], dict[int, bool], Named, Named]
+RELATION_COLUMNS = ("lists", "list_names", "tags", "tag_names")
+
+
+def _relation_values(lists: Named, tags: Named) -> tuple[list[str], list[str], list[str], list[str]]:
+    """The values of RELATION_COLUMNS: ids, then names in the same order, of the lists and of the tags."""
+    return [i for i, _ in lists], [n for _, n in lists], [i for i, _ in tags], [n for _, n in tags]
 
 
 def _row_chunks(marketing_list: MarketingList, chunk_size: int | None) -> Iterator[list[Row]]:
@@ -163,7 +177,7 @@ def export_csv(marketing_list: MarketingList, *, chunk_size: int | None = None) 
     fields = list(CustomField.objects.order_by("name").values_list("name", flat=True))
     types = list(SubscriptionType.objects.order_by("name").values_list("pk", "name"))
     writer = csv.writer(_Echo())
-    header = [*BASE_COLUMNS, *fields, *(f"subscribed:{name}" for _, name in types), "lists", "tags"]
+    header = [*BASE_COLUMNS, *fields, *(f"subscribed:{name}" for _, name in types), *RELATION_COLUMNS]
     yield writer.writerow([neutralize_cell(cell) for cell in header])
     for chunk in _row_chunks(marketing_list, chunk_size):
         yield "".join(writer.writerow(_csv_cells(row, fields, types)) for row in chunk)
@@ -183,8 +197,7 @@ def _csv_cells(row: Row, fields: list[str], types: list[tuple[int, str]]) -> lis
         format_timestamp(subscriber["updated_at"]) or "",
         *(_csv_value(data.get(name)) for name in fields),
         *(_csv_value(consent.get(type_pk)) for type_pk, _ in types),
-        ";".join(lists),
-        ";".join(tags),
+        *(";".join(values) for values in _relation_values(lists, tags)),
     ]
     return [neutralize_cell(cell) for cell in cells]
 
@@ -203,13 +216,12 @@ def _json_line(row: Row, type_names: dict[int, str]) -> str:
         "first_name": subscriber["first_name"],
         "last_name": subscriber["last_name"],
         "active": subscriber["active"],
-        "inactive_reason": subscriber["inactive_reason"],
+        "inactive_reason": subscriber["inactive_reason"] or None,  # as the API answers it
         "created_at": format_timestamp(subscriber["created_at"]),
         "updated_at": format_timestamp(subscriber["updated_at"]),
         "additional_fields_data": subscriber["additional_fields_data"] or {},
         "subscriptions": {type_names[pk]: subscribed for pk, subscribed in consent.items() if pk in type_names},
-        "lists": lists,
-        "tags": tags,
+        **dict(zip(RELATION_COLUMNS, _relation_values(lists, tags), strict=True)),
     }
     return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 

@@ -9,7 +9,7 @@ column at most (the leftmost wins); a column nothing matches is skipped.
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +101,45 @@ def suggest_mapping(headers: Sequence[str], custom_field_names: Iterable[str]) -
             taken.add(target)
         suggestion[header] = target
     return suggestion
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which field each column of a file feeds (`columns`, header -> target, skipped columns left out), and the
+    columns that feed nothing (`skipped`, in the file's order)."""
+
+    columns: dict[str, str]
+    skipped: list[str]
+
+
+def mapping_with_overrides(
+    headers: Sequence[str], custom_field_names: Iterable[str], overrides: Mapping[str, str]
+) -> ColumnMapping:
+    """The suggested mapping with `overrides` (header -> target, SKIP to leave a column out) on top, as staff change
+    single selects in the wizard. A header in `overrides` matches the file's ignoring case and surrounding spaces; a
+    field an override takes is taken from the column it was suggested for. Raises ValueError naming an override
+    whose header the file does not have, or two columns meant for one field."""
+    by_folded = {header.strip().casefold(): header for header in headers}
+    chosen: dict[str, str] = {}
+    for source, target in overrides.items():
+        header = source if source in headers else by_folded.get(source.strip().casefold())
+        if header is None:
+            raise ValueError(f"the file has no column {source!r}; its columns are: {', '.join(headers)}")
+        chosen[header] = target.strip()
+    fed_by: dict[str, str] = {}
+    for header, target in chosen.items():
+        if target != SKIP and target in fed_by:
+            raise ValueError(f"the columns {fed_by[target]!r} and {header!r} both map to {target}")
+        fed_by[target] = header
+    suggested = suggest_mapping(headers, custom_field_names)
+    columns: dict[str, str] = {}
+    for header in headers:
+        target = chosen[header] if header in chosen else suggested[header]
+        if header not in chosen and target in fed_by:
+            target = SKIP  # an override took this field
+        if target != SKIP:
+            columns[header] = target
+    return ColumnMapping(columns=columns, skipped=[header for header in headers if header not in columns])
 
 
 @dataclass(frozen=True)

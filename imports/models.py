@@ -49,6 +49,8 @@ class ImportJob(PublicModel):
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     file_url = models.CharField(max_length=2000)
+    # What staff know the file as: an upload's original name, else the last segment of file_url's path.
+    file_name = models.CharField(max_length=255, blank=True, default="")
     import_type = models.CharField(max_length=16, choices=ImportType.choices)
     columns_mapping = models.JSONField(default=dict, blank=True)
     dry_run = models.BooleanField(default=False)

@@ -12,7 +12,9 @@ Rules for where an import may go:
 """
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +29,7 @@ from imports.rows import mapping_target_problem
 from imports.tasks import enqueue_import, process_job, start_next_queued
 
 RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.PROCESSING)
+FILE_NAME_MAX_LENGTH = ImportJob._meta.get_field("file_name").max_length
 
 
 class ListNotFound(NotFound):
@@ -124,20 +127,32 @@ def import_job_create(
     return job
 
 
-def _check_file_url(file_url: str, *, local_path: str) -> None:
-    """What can be known without fetching: the scheme, and whether an upload reference names an upload."""
+def _check_file_url(file_url: str, *, local_path: str) -> str:
+    """What can be known without fetching: the scheme, and whether an upload reference names an upload. Answers the
+    file's name: an upload's original name, a local file's name, or the last segment of the URL's path."""
     if local_path:
-        return
+        return Path(local_path).name[:FILE_NAME_MAX_LENGTH]
     upload_id = upload_public_id_for(file_url)
     if upload_id is not None:
-        if not Upload.objects.filter(public_id=upload_id).exists():
+        upload = Upload.objects.filter(public_id=upload_id).only("original_name").first()
+        if upload is None:
             raise InvalidImportFile(f"Upload {upload_id} does not exist", issues=[Issue("file_url", "unknown upload")])
-        return
+        return upload.original_name[:FILE_NAME_MAX_LENGTH] or upload_id
     if not file_url.lower().startswith(("http://", "https://")):
         raise InvalidImportFile(
             "file_url must be an http(s) URL or a Roster upload's file_url",
             issues=[Issue("file_url", "expected http(s)://... or the file_url answered by POST /api/uploads")],
         )
+    return file_name_of_url(file_url)
+
+
+def file_name_of_url(file_url: str) -> str:
+    """The last non-empty segment of a URL's path, percent-decoded: `people.csv` for
+    `https://example.com/exports/people.csv?sig=x`; the host when the path has none."""
+    parts = urlsplit(file_url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    name = unquote(segments[-1]) if segments else parts.hostname or ""
+    return name[:FILE_NAME_MAX_LENGTH]
 
 
 @transaction.atomic
@@ -158,7 +173,7 @@ def _job_create(
     if import_type not in ImportJob.ImportType.values:
         raise InvalidImport.on("import_type", f"must be one of {', '.join(ImportJob.ImportType.values)}")
     mapping = _check_mapping(columns_mapping)
-    _check_file_url(file_url.strip(), local_path=local_path)
+    file_name = _check_file_url(file_url.strip(), local_path=local_path)
     _check_target(marketing_list=marketing_list, audience=audience, import_type=import_type)
     if not dry_run:
         # Lock the owner row so two concurrent requests cannot both see "no running job".
@@ -174,6 +189,7 @@ def _job_create(
         marketing_list=marketing_list,
         audience=audience,
         file_url=file_url.strip(),
+        file_name=file_name,
         import_type=import_type,
         columns_mapping=mapping,
         dry_run=dry_run,

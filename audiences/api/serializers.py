@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audiences.models import Audience, MarketingList
@@ -28,7 +29,13 @@ class ListInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     mode = serializers.ChoiceField(choices=MarketingList.Mode.choices)
     audience_id = serializers.CharField(max_length=64)
-    jobs = serializers.ListField(child=serializers.DictField(), max_length=100, required=False)
+    jobs = serializers.ListField(
+        child=serializers.DictField(),
+        max_length=100,
+        required=False,
+        help_text="Imports to start into the list, each {file_url, import_type, columns_mapping?}; they run in turn. "
+        "A non-empty array needs the imports:write scope as well as lists:write.",
+    )
     version = serializers.IntegerField(min_value=1, required=False)
 
     def validate_jobs(self, value: list) -> list:
@@ -66,6 +73,14 @@ class ListDetailSerializer(ListOutputSerializer):
     class Meta(ListOutputSerializer.Meta):
         fields = ("id", "name", "mode", "audience_id", "created_at", "updated_at", "version", "jobs")
 
+    # The Job component is imports.api.serializers.JobSerializer's (imports sits below audiences: named, not imported).
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Job"},
+            "description": "The list's last 50 import jobs, newest first (GET /api/lists/{id}/jobs pages through all)",
+        }
+    )
     def get_jobs(self, marketing_list: MarketingList) -> list:
         """The list's import jobs in the seed's job shape, newest first (the last 50; all of them page through
         GET /api/lists/{id}/jobs)."""

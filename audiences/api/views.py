@@ -137,7 +137,17 @@ class ListApiView(ApiView):
         return audiences[0]
 
 
+def jobs_scopes(request: Request) -> tuple[str, ...]:
+    """A list create or update whose `jobs` array is not empty starts imports: it needs `imports:write` as well."""
+    if request.method in ("POST", "PUT") and isinstance(request.data, dict) and request.data.get("jobs"):
+        return ("imports:write",)
+    return ()
+
+
 class ListCollectionView(ListApiView):
+    def body_scopes(self, request: Request) -> tuple[str, ...]:
+        return jobs_scopes(request)
+
     @extend_schema(request=s.ListInputSerializer, responses=IdResponseSerializer)
     def post(self, request: Request) -> Response:
         data = self.parse(s.ListInputSerializer)
@@ -176,6 +186,9 @@ class ListListView(PagedListView, ListApiView):
 
 
 class ListDetailView(ListApiView):
+    def body_scopes(self, request: Request) -> tuple[str, ...]:
+        return jobs_scopes(request)
+
     @extend_schema(responses=s.ListDetailSerializer)
     def get(self, request: Request, list_id: str) -> Response:
         marketing_list = self.get_object(list_id)

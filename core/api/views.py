@@ -38,6 +38,11 @@ class ApiView(APIView):
 
     max_body_bytes: int | None = None  # read by BoundedJSONParser; None: settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
+    def body_scopes(self, request: Request) -> tuple[str, ...]:
+        """Scopes this request needs besides its method's, for what its body asks; checked with the method's scope,
+        before the handler runs, so that a refused request changes nothing."""
+        return ()
+
     def parse(self, serializer_class: type[serializers.Serializer], data: Any = None, **kwargs: Any) -> dict[str, Any]:
         if data is None:
             data = self.request.data

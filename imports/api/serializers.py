@@ -40,15 +40,18 @@ class JobPageSerializer(serializers.Serializer):
 
 
 def job_representation(job: ImportJob) -> dict[str, Any]:
-    """The seed's job shape. `error_details_url` is an expiring link, present once the job has an error report."""
+    """The seed's job shape, with the file's name and whether it is a dry run. `error_details_url` is an expiring
+    link, present once the job has an error report."""
     owner = job.marketing_list or job.audience
     audience = job.marketing_list.audience if job.marketing_list_id else job.audience
     return {
         "id": job.public_id,
         "list_id": job.marketing_list.public_id if job.marketing_list_id else None,
         "status": job.status,
+        "dry_run": job.dry_run,
         "import_file": {
             "file_url": job.file_url,
+            "file_name": job.file_name,
             "import_type": job.import_type,
             "audience_id": audience.public_id if audience else None,
         },
@@ -64,12 +67,11 @@ def job_representation(job: ImportJob) -> dict[str, Any]:
 
 
 def job_detail_representation(job: ImportJob) -> dict[str, Any]:
-    """The job shape plus what only one job's page needs: skipped rows, the failure reason, timings, dry run."""
+    """The job shape plus what only one job's page needs: skipped rows, the failure reason, timings."""
     return {
         **job_representation(job),
         "skipped_contacts": job.skipped_contacts,
         "failure_reason": job.failure_reason or None,
-        "dry_run": job.dry_run,
         "started_date": format_timestamp(job.started_at),
         "finished_date": format_timestamp(job.finished_at),
     }
@@ -88,13 +90,25 @@ def dry_run_representation(job: ImportJob) -> dict[str, Any]:
     }
 
 
+class ImportFileSerializer(serializers.Serializer):
+    """For the OpenAPI schema: a job's `import_file`."""
+
+    file_url = serializers.CharField()
+    file_name = serializers.CharField(
+        help_text="The uploaded file's original name, or the last segment of file_url's path"
+    )
+    import_type = serializers.ChoiceField(choices=ImportJob.ImportType.choices)
+    audience_id = serializers.CharField(allow_null=True)
+
+
 class JobSerializer(serializers.Serializer):
-    """For the OpenAPI schema: the seed's job shape."""
+    """For the OpenAPI schema: the seed's job shape, with `dry_run` and the file's name."""
 
     id = serializers.CharField()
     list_id = serializers.CharField(allow_null=True)
     status = serializers.CharField(help_text="pending, processing, completed, failed or cancelled")
-    import_file = serializers.DictField()
+    dry_run = serializers.BooleanField(help_text="A dry run checked every row and changed nothing")
+    import_file = ImportFileSerializer()
     processed_rows = serializers.IntegerField()
     total_rows = serializers.IntegerField()
     created_contacts = serializers.IntegerField()
@@ -103,6 +117,15 @@ class JobSerializer(serializers.Serializer):
     invalid_contacts = serializers.IntegerField()
     error_details_url = serializers.CharField(allow_null=True)
     created_date = serializers.CharField()
+
+
+class JobDetailSerializer(JobSerializer):
+    """For the OpenAPI schema: one job, as GET .../jobs/{job_id} and its cancel answer it."""
+
+    skipped_contacts = serializers.IntegerField()
+    failure_reason = serializers.CharField(allow_null=True)
+    started_date = serializers.CharField(allow_null=True)
+    finished_date = serializers.CharField(allow_null=True)
 
 
 class JobPageResponseSerializer(serializers.Serializer):

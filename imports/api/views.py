@@ -109,13 +109,13 @@ class JobCollectionView(ImportApiView):
 
 
 class JobDetailView(ImportApiView):
-    @extend_schema(responses=s.JobSerializer)
+    @extend_schema(responses=s.JobDetailSerializer)
     def get(self, request: Request, owner_id: str, job_id: str) -> Response:
         return Response(s.job_detail_representation(self.get_job(owner_id, job_id)))
 
 
 class JobCancelView(ImportApiView):
-    @extend_schema(request=None, responses=s.JobSerializer)
+    @extend_schema(request=None, responses=s.JobDetailSerializer)
     def post(self, request: Request, owner_id: str, job_id: str) -> Response:
         job = services.import_job_cancel(job=self.get_job(owner_id, job_id))
         job = selectors.import_job_by_public_id(job.public_id)

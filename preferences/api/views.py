@@ -111,9 +111,10 @@ class MarketingEmailDetailView(MarketingEmailApiView):
 
 class SubscriberLinksView(ApiView):
     """Every link to put in one email for one subscriber: preference center, view in browser, one-click
-    unsubscribe, and the List-Unsubscribe headers."""
+    unsubscribe, and the List-Unsubscribe headers. Their tokens change consent without any key, so they need
+    `links:read`, which `subscribers:read` does not imply."""
 
-    scope_map = scopes_for("subscribers")
+    scope_map = scopes_for("links", write=())
     not_found_code = "SUBSCRIBER_NOT_FOUND"
     not_found_message = "Subscriber not found"
 

@@ -66,6 +66,20 @@ def test_creating_a_key_shows_it_once_and_it_authenticates(admin_client):
         assert raw_key not in page.content.decode()
 
 
+def test_a_key_with_links_read_is_created_and_edited_in_the_admin(admin_client):
+    response = admin_client.post(reverse("admin:core_apikey_add"), {"name": "Mailer", "scopes": ["links:read"]})
+    assert response.status_code == 200
+    key = ApiKey.objects.get()
+    assert key.scopes == ["links:read"]
+    assert 'value="links:read"' in admin_client.get(reverse("admin:core_apikey_add")).content.decode()
+
+    url = reverse("admin:core_apikey_change", args=[key.pk])
+    response = admin_client.post(url, {"name": "Mailer", "scopes": ["links:read", "subscribers:read"]})
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.scopes == ["links:read", "subscribers:read"]
+
+
 def test_creating_a_key_needs_a_scope(admin_client):
     response = admin_client.post(reverse("admin:core_apikey_add"), {"name": "No scopes"})
 

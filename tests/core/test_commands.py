@@ -47,6 +47,19 @@ def test_create_api_key_stores_the_scopes_asked_for():
 
 
 @pytest.mark.django_db
+def test_create_api_key_grants_links_read_alone_and_by_default():
+    raw = last_line(run("create_api_key", "mailer", "--scope", "links:read"))
+    key = api_key_authenticate(raw)
+    assert key.scopes == ["links:read"]
+    assert key.has_scope("links:read") and not key.has_scope("subscribers:read")
+
+    everything = api_key_authenticate(last_line(run("create_api_key", "crm-sync")))
+    assert everything.has_scope("links:read")
+    with pytest.raises(CommandError, match="Unknown scope 'links:write'"):
+        run("create_api_key", "bad", "--scope", "links:write")
+
+
+@pytest.mark.django_db
 def test_create_api_key_rejects_an_unknown_scope_and_creates_nothing():
     with pytest.raises(CommandError, match="Unknown scope 'subscribers:admin'; expected one of audiences:read"):
         run("create_api_key", "bad", "--scope", "subscribers:read", "--scope", "subscribers:admin")

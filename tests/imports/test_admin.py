@@ -175,6 +175,34 @@ def test_changelist_lists_jobs_with_filters_and_the_wizard_button(admin_client, 
         assert set(admin_client.get(reverse(CHANGELIST), query).context["cl"].result_list) == expected, query
 
 
+def test_changelist_shows_which_jobs_are_dry_runs_and_their_files(admin_client, newsletter):
+    dry_run = import_job_create(
+        marketing_list=newsletter,
+        file_url=upload([["email"], ["ann@example.com"]], "spring leads.csv"),
+        import_type="create_update",
+        dry_run=True,
+    )
+    real = import_job_create(
+        marketing_list=newsletter, file_url="https://files.example.com/may/crm%20export.csv", import_type="create_only"
+    )
+
+    response = admin_client.get(reverse(CHANGELIST))
+
+    body = response.content.decode()
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', body)
+    assert headers.index("run") == headers.index("status") + 1  # beside the status, not off to the right
+    assert "file" in headers
+    cells = {
+        job.public_id: re.search(rf"{job.public_id}</a></th>(.*?)</tr>", body, re.S).group(1) for job in (dry_run, real)
+    }
+    assert '<td class="field-run">dry run</td>' in cells[dry_run.public_id]
+    assert '<td class="field-file">spring leads.csv</td>' in cells[dry_run.public_id]
+    assert '<td class="field-run">import</td>' in cells[real.public_id]
+    assert '<td class="field-file">crm export.csv</td>' in cells[real.public_id]
+    searched = admin_client.get(reverse(CHANGELIST), {"q": "spring"}).context["cl"].result_list
+    assert list(searched) == [dry_run]
+
+
 def test_changelist_queries_do_not_grow_with_the_jobs(admin_client, finished_job, default_audience):
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:

@@ -41,12 +41,13 @@ def world():
     SubscriptionTypeFactory(name="Alerts")
     marketing_list = MarketingListFactory(name="Customers")
     other = MarketingListFactory(name="Other")
+    vip = TagFactory(name="vip")
     ann = SubscriberFactory(
         email="ann@example.com",
         first_name="Ann",
         last_name='=HYPERLINK("http://evil")',
         additional_fields_data={"plan": "gold", "score": 7, "undefined_key": "x"},
-        tags=[TagFactory(name="vip")],
+        tags=[vip],
     )
     bob = SubscriberFactory(
         email="bob@example.com", active=False, inactive_reason="bounced", additional_fields_data={"score": -3}
@@ -57,7 +58,7 @@ def world():
     ListMembership.objects.create(marketing_list=other, subscriber=ann)
     SubscriptionPreference.objects.create(subscriber=ann, subscription_type=newsletter, subscribed=True)
     SubscriptionPreference.objects.create(subscriber=ann, subscription_type=offers, subscribed=False)
-    return {"list": marketing_list, "other": other, "ann": ann, "bob": bob}
+    return {"list": marketing_list, "other": other, "ann": ann, "bob": bob, "vip": vip}
 
 
 def test_csv_has_every_field_custom_fields_consent_and_lists(api, world):
@@ -73,7 +74,9 @@ def test_csv_has_every_field_custom_fields_consent_and_lists(api, world):
         "subscribed:Newsletter",
         "subscribed:Offers",
         "lists",
+        "list_names",
         "tags",
+        "tag_names",
     ]
     by_email = {row["email"]: row for row in rows}
     assert set(by_email) == {"ann@example.com", "bob@example.com"}
@@ -84,8 +87,8 @@ def test_csv_has_every_field_custom_fields_consent_and_lists(api, world):
     assert ann["plan"] == "gold" and ann["score"] == "7"
     assert "undefined_key" not in ann  # definitions only
     assert (ann["subscribed:Newsletter"], ann["subscribed:Offers"], ann["subscribed:Alerts"]) == ("true", "false", "")
-    assert set(ann["lists"].split(";")) == {world["list"].public_id, world["other"].public_id}
-    assert ann["tags"] == "vip"
+    assert ann["lists"] == f"{world['list'].public_id};{world['other'].public_id}"
+    assert (ann["list_names"], ann["tags"], ann["tag_names"]) == ("Customers;Other", world["vip"].public_id, "vip")
     assert (bob["active"], bob["inactive_reason"], bob["plan"]) == ("false", "bounced", "")
 
 
@@ -112,9 +115,44 @@ def test_ndjson(api, world):
     assert ann["last_name"] == '=HYPERLINK("http://evil")'  # JSON is data, not a spreadsheet
     assert ann["additional_fields_data"] == {"plan": "gold", "score": 7, "undefined_key": "x"}
     assert ann["subscriptions"] == {"Newsletter": True, "Offers": False}
-    assert set(ann["lists"]) == {world["list"].public_id, world["other"].public_id}
-    assert ann["tags"] == ["vip"]
+    assert ann["lists"] == [world["list"].public_id, world["other"].public_id]
+    assert (ann["list_names"], ann["tags"], ann["tag_names"]) == (
+        ["Customers", "Other"],
+        [world["vip"].public_id],
+        ["vip"],
+    )
+    assert ann["inactive_reason"] is None  # as the API answers an empty reason
     assert records["bob@example.com"]["active"] is False
+
+
+def test_csv_and_ndjson_say_the_same_as_the_api_for_each_subscriber(api, world):
+    """Lists and tags by id and by name, in the same order, and inactive_reason null (an empty CSV cell) or text."""
+    gold = TagFactory(name="gold; tier")  # a name with the separator: its id still splits cleanly
+    world["bob"].tags.add(gold, world["vip"])
+    world["bob"].tags.add(TagFactory(name="=cmd"))
+    carl = SubscriberFactory(email="carl@example.com", active=False, inactive_reason="")
+    ListMembership.objects.create(marketing_list=world["list"], subscriber=carl)
+    path = f"/api/lists/{world['list'].public_id}/export"
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(body(api.get(path))))}
+    records = {r["id"]: r for r in map(json.loads, body(api.get(path, {"format": "ndjson"})).splitlines())}
+    assert set(rows) == set(records) == {world["ann"].public_id, world["bob"].public_id, carl.public_id}
+
+    for public_id, record in records.items():
+        row, subscriber = rows[public_id], api.get(f"/api/subscribers/{public_id}").json()
+        assert record["lists"] == subscriber["lists"] and record["tags"] == subscriber["tags"]
+        assert record["inactive_reason"] == subscriber["inactive_reason"]
+        assert row["inactive_reason"] == (record["inactive_reason"] or "")
+        assert row["lists"] == ";".join(record["lists"]) and row["tags"] == ";".join(record["tags"])
+        assert len(record["list_names"]) == len(record["lists"]) and len(record["tag_names"]) == len(record["tags"])
+        assert row["list_names"] == ";".join(record["list_names"])
+        # The CSV neutralizes a cell that starts like a formula; NDJSON is data.
+        assert row["tag_names"] == exports.neutralize_cell(";".join(record["tag_names"]))
+
+    bob = records[world["bob"].public_id]
+    assert bob["tag_names"] == ["=cmd", "gold; tier", "vip"] and bob["inactive_reason"] == "bounced"
+    assert rows[world["bob"].public_id]["tag_names"] == "'=cmd;gold; tier;vip"
+    assert records[carl.public_id]["inactive_reason"] is None and rows[carl.public_id]["inactive_reason"] == ""
+    assert records[carl.public_id]["tags"] == [] and rows[carl.public_id]["tags"] == ""
 
 
 def test_lines_one_email_a_line(api, world):

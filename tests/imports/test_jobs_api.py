@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import django_rq
 import pytest
 
-from audiences.models import AudienceMembership, ListMembership
+from audiences.models import AudienceMembership, ListMembership, MarketingList
 from core.jobs import get_queue, queue_name
 from imports import engine
 from imports.models import ImportJob
@@ -19,6 +19,7 @@ JOB_KEYS = {
     "id",
     "list_id",
     "status",
+    "dry_run",
     "import_file",
     "processed_rows",
     "total_rows",
@@ -73,7 +74,13 @@ def test_seed_import_then_polling_until_completed(api, worker):
     job = response.json()
     assert set(job) == JOB_KEYS
     assert job["id"].startswith("job_") and job["list_id"] == list_id and job["status"] == "pending"
-    assert job["import_file"] == {"file_url": file_url, "import_type": "create_update", "audience_id": "aud_default"}
+    assert job["dry_run"] is False
+    assert job["import_file"] == {
+        "file_url": file_url,
+        "file_name": "people.csv",
+        "import_type": "create_update",
+        "audience_id": "aud_default",
+    }
     assert job["error_details_url"] is None and TIMESTAMP.match(job["created_date"])
 
     # The seed's polling script: GET jobs?limit=1 until completed.
@@ -204,6 +211,44 @@ def test_dry_run_answers_the_would_be_results_and_changes_nothing(api, worker):
     assert get_queue("imports").count == 0
 
 
+def test_job_pages_tell_dry_runs_apart_and_name_each_file(api, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    list_id = make_list(api)
+    body = {"import_type": "create_update", "columns_mapping": SEED_MAPPING}
+    dry = api.post(
+        f"/api/lists/{list_id}/import", {**body, "file_url": upload(SEED_ROWS, "spring leads.csv"), "dry_run": True}
+    ).json()
+    real = api.post(
+        f"/api/lists/{list_id}/import", {**body, "file_url": "https://files.example.com/exports/May%202024.csv?sig=x"}
+    ).json()
+    assert (dry["dry_run"], dry["import_file"]["file_name"]) == (True, "spring leads.csv")
+    assert (real["dry_run"], real["import_file"]["file_name"]) == (False, "May 2024.csv")
+
+    page = api.get(f"/api/lists/{list_id}/jobs").json()["results"]
+    assert [(j["id"], j["dry_run"], j["import_file"]["file_name"]) for j in page] == [
+        (real["id"], False, "May 2024.csv"),
+        (dry["id"], True, "spring leads.csv"),
+    ]
+    assert all(set(j) == JOB_KEYS for j in page)
+    for job in (dry, real):
+        detail = api.get(f"/api/lists/{list_id}/jobs/{job['id']}").json()
+        assert (detail["dry_run"], detail["import_file"]) == (job["dry_run"], job["import_file"])
+    listed = api.get(f"/api/lists/{list_id}").json()["jobs"]
+    assert [(j["dry_run"], j["import_file"]["file_name"]) for j in listed] == [
+        (False, "May 2024.csv"),
+        (True, "spring leads.csv"),
+    ]
+
+
+def test_the_schema_documents_the_dry_run_and_the_file_name(api):
+    schemas = api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    assert {"dry_run", "import_file"} <= set(schemas["Job"]["required"])
+    assert schemas["Job"]["properties"]["dry_run"]["type"] == "boolean"
+    assert "file_name" in schemas["ImportFile"]["required"]
+    assert {"dry_run", "failure_reason", "started_date"} <= set(schemas["JobDetail"]["properties"])
+    assert schemas["ListDetail"]["properties"]["jobs"]["items"] == {"$ref": "#/components/schemas/Job"}
+
+
 @TRANSACTIONAL
 def test_malformed_and_missing_files(api, worker):
     list_id = make_list(api)
@@ -265,6 +310,31 @@ def test_jobs_array_on_list_create_and_update(api, worker):
         400,
         "VALIDATION_ERROR",
     )
+
+
+def test_the_jobs_array_needs_imports_write_and_a_refusal_creates_nothing(make_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    entry = {"file_url": upload(SEED_ROWS), "import_type": "create_update", "columns_mapping": SEED_MAPPING}
+    body = {"name": "Imported", "mode": "static", "audience_id": "aud_default", "jobs": [entry]}
+    lists_only = make_client("lists:write")
+
+    assert_error(lists_only.post("/api/lists", body), 403, "FORBIDDEN")
+    assert not MarketingList.objects.filter(name="Imported").exists()
+    assert not ImportJob.objects.exists()
+
+    list_id = created_id(lists_only.post("/api/lists", {**body, "jobs": []}))  # no jobs: lists:write is enough
+    assert_error(lists_only.put(f"/api/lists/{list_id}", {"name": "Renamed", "jobs": [entry]}), 403, "FORBIDDEN")
+    unchanged = MarketingList.objects.get(public_id=list_id)
+    assert (unchanged.name, unchanged.version) == ("Imported", 1)
+    assert not ImportJob.objects.exists()
+    assert_error(make_client("imports:write").post("/api/lists", body), 403, "FORBIDDEN")
+
+    both = make_client("lists:write", "imports:write")
+    created = created_id(both.post("/api/lists", {**body, "name": "Imported too"}))
+    assert both.put(f"/api/lists/{list_id}", {"name": "Renamed", "jobs": [entry]}).status_code == 200
+    jobs = ImportJob.objects.order_by("pk")
+    assert [job.marketing_list.public_id for job in jobs] == [created, list_id]
+    assert MarketingList.objects.get(public_id=list_id).name == "Renamed"
 
 
 @TRANSACTIONAL

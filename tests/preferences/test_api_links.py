@@ -124,9 +124,13 @@ def test_an_unknown_email_or_type_is_400_naming_the_parameter(api, world, params
     assert_error(response, 400, code, field)
 
 
-def test_links_need_the_subscribers_read_scope(make_client, anonymous, world):
+def test_links_need_the_links_read_scope_which_no_subscribers_scope_implies(make_client, anonymous, world):
+    # Link tokens change consent without any key: reading subscribers must not hand them out.
     path = f"/api/subscribers/{world['subscriber'].public_id}/links"
 
-    assert make_client("subscribers:read").get(path).status_code == 200
+    assert make_client("links:read").get(path).status_code == 200
+    assert make_client().get(path).status_code == 200  # a key made with every scope
+    assert_error(make_client("subscribers:read").get(path), 403, "FORBIDDEN")
+    assert_error(make_client("subscribers:write").get(path), 403, "FORBIDDEN")
     assert_error(make_client("settings:write", "lists:write").get(path), 403, "FORBIDDEN")
     assert_error(anonymous.get(path), 401, "UNAUTHORIZED")
