@@ -180,7 +180,8 @@ CORS_ALLOW_METHODS = ("GET", "PUT", "OPTIONS")
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
 # Email provider tracking webhooks (django-anymail) feed engagement events; the secret is "user:password" for the
-# provider's basic auth. Provider signing keys go in ANYMAIL (e.g. MAILGUN_WEBHOOK_SIGNING_KEY).
+# provider's basic auth. Provider signing keys go in ANYMAIL (e.g. MAILGUN_WEBHOOK_SIGNING_KEY). A provider route with
+# neither refuses every call (subscribers.webhook_routes), and `manage.py check --deploy` warns.
 ANYMAIL = {
     "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
     "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="") or None,

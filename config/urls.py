@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/", include("preferences.api.urls")),
     path("api/", include("subscribers.api.urls")),
     path("api/", include("audiences.api.urls")),
-    path("webhooks/anymail/", include("anymail.urls")),
+    path("webhooks/anymail/", include("subscribers.webhook_routes")),
     path("", include("preferences.urls")),
     path("api/<path:unknown>", api_route_not_found),
 ]
