@@ -170,7 +170,9 @@ SPECTACULAR_SETTINGS = {
 # preference API from a customer-hosted page.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 EMAIL_VIEW_BASE_URL = env.str("EMAIL_VIEW_BASE_URL", default="")
-LINK_TOKEN_MAX_AGE = env.int("LINK_TOKEN_MAX_AGE", default=None)
+# Seconds a link in an email opens its page: about 13 months, so a link from last year's emails still works while an
+# old leaked one dies on its own (revoking links or changing the email kills them earlier).
+LINK_TOKEN_MAX_AGE = env.int("LINK_TOKEN_MAX_AGE", default=400 * 24 * 3600)
 PREFERENCE_API_ALLOWED_ORIGINS = env.list("PREFERENCE_API_ALLOWED_ORIGINS", default=[])
 # CORS applies to the token-authorized preference API only; the rest of /api/ is for servers holding a key.
 CORS_ALLOWED_ORIGINS = PREFERENCE_API_ALLOWED_ORIGINS
