@@ -12,7 +12,8 @@ Formats:
   `tags` (names, `;`-separated). Cells that a spreadsheet would read as a formula are neutralized.
 - `ndjson`: one JSON object a line with the same fields; `additional_fields_data` is complete (JSON needs no header),
   `subscriptions` maps type names to true/false, `lists` and `tags` are arrays.
-- `lines`: one email a line (seed 003's export), or one customer ID a line with `kind=customerId`.
+- `lines`: one email a line (seed 003's export), or one customer ID a line with `kind=customerId`; a line that a
+  spreadsheet would read as a formula is neutralized as a CSV cell is (an address may start with `=`, `+` or `-`).
 """
 
 import csv
@@ -219,7 +220,7 @@ def export_lines(marketing_list: MarketingList, *, kind: str = "email", chunk_si
     chunk_size = chunk_size or CHUNK_SIZE
     values = list_members(marketing_list).order_by("pk").values_list(column, flat=True).iterator(chunk_size=chunk_size)
     for chunk in _chunks(values, chunk_size):
-        yield "".join(f"{value}\n" for value in chunk)
+        yield "".join(f"{neutralize_cell(value)}\n" for value in chunk)
 
 
 def export_stream(
