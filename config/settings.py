@@ -194,6 +194,8 @@ ANYMAIL = {key: value for key, value in ANYMAIL.items() if value}
 # a download may take, and list sizes (Samba-style limits, answered with 409).
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
+# The longest row, in characters: a longer one is never held whole in memory, and is reported as a row error.
+IMPORT_MAX_ROW_CHARS = env.int("IMPORT_MAX_ROW_CHARS", default=1024 * 1024)
 IMPORT_ALLOW_PRIVATE_URLS = env.bool("IMPORT_ALLOW_PRIVATE_URLS", default=False)
 IMPORT_FETCH_TIMEOUT_SECONDS = env.int("IMPORT_FETCH_TIMEOUT_SECONDS", default=120)
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)
