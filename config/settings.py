@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "preferences.middleware.NotFoundPageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -170,7 +171,9 @@ SPECTACULAR_SETTINGS = {
 # preference API from a customer-hosted page.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 EMAIL_VIEW_BASE_URL = env.str("EMAIL_VIEW_BASE_URL", default="")
-LINK_TOKEN_MAX_AGE = env.int("LINK_TOKEN_MAX_AGE", default=None)
+# Seconds a link in an email opens its page: about 13 months, so a link from last year's emails still works while an
+# old leaked one dies on its own (revoking links or changing the email kills them earlier).
+LINK_TOKEN_MAX_AGE = env.int("LINK_TOKEN_MAX_AGE", default=400 * 24 * 3600)
 PREFERENCE_API_ALLOWED_ORIGINS = env.list("PREFERENCE_API_ALLOWED_ORIGINS", default=[])
 # CORS applies to the token-authorized preference API only; the rest of /api/ is for servers holding a key.
 CORS_ALLOWED_ORIGINS = PREFERENCE_API_ALLOWED_ORIGINS
@@ -180,7 +183,8 @@ CORS_ALLOW_METHODS = ("GET", "PUT", "OPTIONS")
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
 # Email provider tracking webhooks (django-anymail) feed engagement events; the secret is "user:password" for the
-# provider's basic auth. Provider signing keys go in ANYMAIL (e.g. MAILGUN_WEBHOOK_SIGNING_KEY).
+# provider's basic auth. Provider signing keys go in ANYMAIL (e.g. MAILGUN_WEBHOOK_SIGNING_KEY). A provider route with
+# neither refuses every call (subscribers.webhook_routes), and `manage.py check --deploy` warns.
 ANYMAIL = {
     "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
     "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="") or None,
@@ -191,6 +195,8 @@ ANYMAIL = {key: value for key, value in ANYMAIL.items() if value}
 # a download may take, and list sizes (Samba-style limits, answered with 409).
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=512 * 1024 * 1024)
+# The longest row, in characters: a longer one is never held whole in memory, and is reported as a row error.
+IMPORT_MAX_ROW_CHARS = env.int("IMPORT_MAX_ROW_CHARS", default=1024 * 1024)
 IMPORT_ALLOW_PRIVATE_URLS = env.bool("IMPORT_ALLOW_PRIVATE_URLS", default=False)
 IMPORT_FETCH_TIMEOUT_SECONDS = env.int("IMPORT_FETCH_TIMEOUT_SECONDS", default=120)
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)

@@ -15,9 +15,10 @@ Formats:
 - `ndjson`: one JSON object a line with the same fields, and the API's values: `inactive_reason` and `updated_at` are
   null when empty; `additional_fields_data` is complete (JSON needs no header); `subscriptions` maps type names to
   true/false; `lists`, `list_names`, `tags` and `tag_names` are arrays, in the CSV's order.
+- `lines`: one email a line (seed 003's export), or one customer ID a line with `kind=customerId`; a line that a
+  spreadsheet would read as a formula is neutralized as a CSV cell is (an address may start with `=`, `+` or `-`).
 
 Lists come in membership order and tags by name, as `GET /api/subscribers/{id}` gives their ids.
-- `lines`: one email a line (seed 003's export), or one customer ID a line with `kind=customerId`.
 """
 
 import csv
@@ -231,7 +232,7 @@ def export_lines(marketing_list: MarketingList, *, kind: str = "email", chunk_si
     chunk_size = chunk_size or CHUNK_SIZE
     values = list_members(marketing_list).order_by("pk").values_list(column, flat=True).iterator(chunk_size=chunk_size)
     for chunk in _chunks(values, chunk_size):
-        yield "".join(f"{value}\n" for value in chunk)
+        yield "".join(f"{neutralize_cell(value)}\n" for value in chunk)
 
 
 def export_stream(

@@ -1,9 +1,11 @@
 """Reading an import file row by row: CSV (any common delimiter and encoding) or XLSX (the first sheet), told apart by
 their content, never by their name.
 
-Invariant: memory stays flat however large the file. CSV is decoded and parsed as a stream; XLSX is read with
-openpyxl's read-only (streaming) reader after the archive was checked against zip bombs, and with defusedxml installed
-and any DTD refused, so no XML entity is ever expanded.
+Invariant: memory stays flat however large the file. CSV is decoded and parsed as a stream, a line at a time, and a
+row longer than IMPORT_MAX_ROW_CHARS characters is never held whole (imports.bounded_lines): it is read past and
+answered as an `OversizedRow`, which the import reports as a row error. XLSX is read with openpyxl's read-only
+(streaming) reader after the archive was checked against zip bombs, and with defusedxml installed and any DTD refused,
+so no XML entity is ever expanded; its rows over the same limit are answered the same way.
 """
 
 import codecs
@@ -11,7 +13,8 @@ import contextlib
 import csv
 import datetime
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -19,6 +22,7 @@ from typing import Any, Self
 import defusedxml
 from django.conf import settings
 
+from imports.bounded_lines import HEAD_CHARS, BoundedLines, RowTooLong
 from imports.errors import InvalidImportFile
 
 # Zip bombs: refused before any XML is parsed. Real workbooks compress their sheets 5-30x; bombs, thousands of times.
@@ -44,10 +48,33 @@ KNOWN_BINARY_MAGIC = {
 TEXT_CONTROL_ALLOWED = {"\t", "\n", "\r", "\f", "\x1a"}
 
 
+class OversizedRow(dict[str, str]):
+    """A row longer than IMPORT_MAX_ROW_CHARS characters, not read whole: the cells read from its start (often the
+    email; none when they could not be told apart) and the row's length in characters."""
+
+    def __init__(self, cells: Iterable[tuple[str, str]], *, length: int) -> None:
+        super().__init__(cells)
+        self.length = length
+
+
+@dataclass(frozen=True)
+class _CutRow:
+    head: list[str]
+    length: int
+
+
+RawRow = list[str] | _CutRow
+
+
+def max_row_chars() -> int:
+    return settings.IMPORT_MAX_ROW_CHARS
+
+
 def open_rows(path: Path) -> "RowReader":
     """A context manager over the rows of `path`: `.headers`, `.count_rows()`, and iteration over
     `(row_number, {header: value})` where the header is row 1 and fully empty rows are skipped (but keep their
-    number, as in a spreadsheet). Raises InvalidImportFile for anything that is not a readable CSV or XLSX."""
+    number, as in a spreadsheet); a row over IMPORT_MAX_ROW_CHARS comes as an `OversizedRow`. Raises
+    InvalidImportFile for anything that is not a readable CSV or XLSX."""
     path = Path(path)
     try:
         with path.open("rb") as file:
@@ -86,14 +113,17 @@ class RowReader:
     def close(self) -> None:
         raise NotImplementedError
 
-    def _raw_rows(self) -> Iterator[list[str]]:
-        """Every row after the header as a list of strings, empty ones included."""
+    def _raw_rows(self) -> Iterator[RawRow]:
+        """Every row after the header as a list of strings, empty ones included (or a _CutRow)."""
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
         """Cells past the last header are ignored (a trailing delimiter is common); missing cells read as ""."""
         width = len(self.headers)
         for row_number, cells in enumerate(self._raw_rows(), start=2):
+            if isinstance(cells, _CutRow):
+                yield row_number, OversizedRow(zip(self.headers, cells.head, strict=False), length=cells.length)
+                continue
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) < width:
@@ -105,13 +135,13 @@ class RowReader:
         limit = settings.IMPORT_MAX_ROWS
         count = 0
         for cells in self._counting_rows():
-            if any(cell.strip() for cell in cells):
+            if isinstance(cells, _CutRow) or any(cell.strip() for cell in cells):
                 count += 1
                 if count > limit:
                     raise InvalidImportFile(f"The import file has more than {limit} rows")
         return count
 
-    def _counting_rows(self) -> Iterator[list[str]]:
+    def _counting_rows(self) -> Iterator[RawRow]:
         raise NotImplementedError
 
 
@@ -143,17 +173,21 @@ class CsvRowReader(RowReader):
         _refuse_binary(sample)
         self.delimiter = _detect_delimiter(sample)
         self._file: Any = None
+        self._lines: BoundedLines | None = None
         self._reader: Any = None
 
-    def _open_reader(self) -> tuple[Any, Any]:
+    def _open_reader(self) -> tuple[Any, BoundedLines, Any]:
         file = self.path.open(encoding=self.encoding, newline="")
-        return file, csv.reader(file, delimiter=self.delimiter)
+        lines = BoundedLines(file, limit=max_row_chars(), delimiter=self.delimiter)
+        return file, lines, csv.reader(lines, delimiter=self.delimiter)
 
     def open(self) -> None:
-        self._file, self._reader = self._open_reader()
-        header = self._next(self._reader, 1)
+        self._file, self._lines, self._reader = self._open_reader()
+        header = self._next(self._lines, self._reader, 1)
         if header is None:
             raise InvalidImportFile("The import file has no header row")
+        if isinstance(header, _CutRow):
+            raise InvalidImportFile(f"The header row is longer than {max_row_chars()} characters")
         self.headers = _clean_headers(header)
 
     def close(self) -> None:
@@ -161,32 +195,41 @@ class CsvRowReader(RowReader):
             self._file.close()
             self._file = None
 
-    def _next(self, reader: Any, row_number: int) -> list[str] | None:
+    def _next(self, lines: BoundedLines, reader: Any, row_number: int) -> RawRow | None:
         try:
-            return next(reader)
+            cells = next(reader)
         except StopIteration:
             return None
+        except RowTooLong as too_long:
+            if too_long.spans_lines:
+                raise InvalidImportFile(
+                    f"Row {row_number} is longer than {max_row_chars()} characters and goes on over several lines "
+                    "(a quote that is never closed?), so where the next row starts cannot be told"
+                ) from None
+            return _CutRow(too_long.head, too_long.length)
         except UnicodeDecodeError:
             raise InvalidImportFile(f"Row {row_number} is not valid {self.encoding} text") from None
         except csv.Error as error:
             raise InvalidImportFile(f"Row {row_number} cannot be read as CSV: {error}") from None
+        lines.row_done()
+        return cells
 
-    def _rows_of(self, reader: Any) -> Iterator[list[str]]:
+    def _rows_of(self, lines: BoundedLines, reader: Any) -> Iterator[RawRow]:
         row_number = 2
-        while (cells := self._next(reader, row_number)) is not None:
+        while (cells := self._next(lines, reader, row_number)) is not None:
             yield cells
             row_number += 1
 
-    def _raw_rows(self) -> Iterator[list[str]]:
-        if self._reader is None:
+    def _raw_rows(self) -> Iterator[RawRow]:
+        if self._reader is None or self._lines is None:
             raise RuntimeError("open_rows() must be used as a context manager")
-        return self._rows_of(self._reader)
+        return self._rows_of(self._lines, self._reader)
 
-    def _counting_rows(self) -> Iterator[list[str]]:
-        file, reader = self._open_reader()
+    def _counting_rows(self) -> Iterator[RawRow]:
+        file, lines, reader = self._open_reader()
         with file:
-            self._next(reader, 1)
-            yield from self._rows_of(reader)
+            self._next(lines, reader, 1)
+            yield from self._rows_of(lines, reader)
 
 
 def _detect_encoding(path: Path, head: bytes) -> str:
@@ -256,9 +299,9 @@ class XlsxRowReader(RowReader):
         self.path = path
         _check_xlsx_archive(path)
         self._resources: contextlib.ExitStack | None = None
-        self._rows: Iterator[list[str]] | None = None
+        self._rows: Iterator[RawRow] | None = None
 
-    def _open_sheet(self) -> tuple[contextlib.ExitStack, Iterator[list[str]]]:
+    def _open_sheet(self) -> tuple[contextlib.ExitStack, Iterator[RawRow]]:
         import openpyxl
 
         resources = contextlib.ExitStack()
@@ -278,10 +321,13 @@ class XlsxRowReader(RowReader):
             raise
 
     @staticmethod
-    def _cells_of(sheet: Any) -> Iterator[list[str]]:
+    def _cells_of(sheet: Any) -> Iterator[RawRow]:
+        limit = max_row_chars()
         try:
             for values in sheet.iter_rows(values_only=True):
-                yield [cell_text(value) for value in values]
+                cells = [cell_text(value) for value in values]
+                length = sum(map(len, cells))
+                yield cells if length <= limit else _CutRow(_head_cells(cells), length)
         except InvalidImportFile:
             raise
         except Exception as error:
@@ -292,6 +338,8 @@ class XlsxRowReader(RowReader):
         header = next(self._rows, None)
         if header is None:
             raise InvalidImportFile("The import file has no header row")
+        if isinstance(header, _CutRow):
+            raise InvalidImportFile(f"The header row is longer than {max_row_chars()} characters")
         self.headers = _clean_headers(header)
 
     def close(self) -> None:
@@ -299,16 +347,26 @@ class XlsxRowReader(RowReader):
             self._resources.close()
             self._resources = None
 
-    def _raw_rows(self) -> Iterator[list[str]]:
+    def _raw_rows(self) -> Iterator[RawRow]:
         if self._rows is None:
             raise RuntimeError("open_rows() must be used as a context manager")
         return self._rows
 
-    def _counting_rows(self) -> Iterator[list[str]]:
+    def _counting_rows(self) -> Iterator[RawRow]:
         resources, rows = self._open_sheet()
         with resources:
             next(rows, None)
             yield from rows
+
+
+def _head_cells(cells: list[str]) -> list[str]:
+    """The first cells of an over-long row, as many as fit in HEAD_CHARS (as a CSV row's are)."""
+    total = 0
+    for index, cell in enumerate(cells):
+        total += len(cell)
+        if total > HEAD_CHARS:
+            return cells[:index]
+    return cells
 
 
 def _unreadable_xlsx(error: Exception) -> InvalidImportFile:

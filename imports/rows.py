@@ -15,12 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_date, parse_datetime
 
 from core.errors import Issue
 from imports.errors import InvalidImportFile
 from imports.models import ImportJob, ImportRowError
+from imports.readers import OversizedRow
 from subscribers.custom_fields import MAX_KEYS, MAX_VALUE_LENGTH, coerce_value, validate_additional_fields
 from subscribers.models import CustomField
 from subscribers.services.subscribers import InvalidSubscriber, normalize_email
@@ -171,6 +173,12 @@ def _wrong_type(row_number: int, email: str, issues: list[Issue]) -> RowProblem:
                       "Fix the value to match the custom field's type, or leave the cell empty")  # fmt: skip
 
 
+def _too_long(row_number: int, email: str, row: OversizedRow) -> RowProblem:
+    return RowProblem(row_number, email, "row_too_long", "The row is too long to read",
+                      f"{row.length} characters; at most {settings.IMPORT_MAX_ROW_CHARS} (IMPORT_MAX_ROW_CHARS)",
+                      "Look for a run of stray delimiters or a huge cell, and shorten the row")  # fmt: skip
+
+
 def _parse_created_at(text: str) -> dt.datetime:
     try:
         parsed = parse_datetime(text)
@@ -282,6 +290,8 @@ class RowValidator:
         ]
 
     def email_key(self, raw: dict[str, str]) -> str | None:
+        if isinstance(raw, OversizedRow):
+            return None  # never checked, so never counted as seen
         try:
             return fast_normalize_email(raw.get(self.plan.email) or "").lower()
         except InvalidSubscriber:
@@ -314,6 +324,8 @@ class RowValidator:
     def _check(self, row_number: int, raw: dict[str, str]) -> tuple[str | None, CleanRow | RowProblem]:
         """The row's email key (None when it has no valid email) and what the row is."""
         text = (raw.get(self.plan.email) or "").strip()
+        if isinstance(raw, OversizedRow):
+            return None, _too_long(row_number, text[:EMAIL_MAX_LENGTH], raw)
         if not text:
             missing = RowProblem(row_number, "", "missing_email", "The email cell is empty",
                                  f"column {self.plan.email!r}", "Fill in the subscriber's email address")  # fmt: skip

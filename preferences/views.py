@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
@@ -97,6 +97,29 @@ def _page(
 def _not_found(request: HttpRequest) -> HttpResponse:
     """The one answer to every unusable link, whatever made it unusable."""
     return _page(request, "preferences/not_found.html", {}, status=404)
+
+
+NOT_FOUND_URL_NAME = "page-not-found"
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The branded 404 of every page that does not exist (handler404, and NotFoundPageMiddleware under DEBUG)."""
+    return _page(request, "preferences/page_not_found.html", {}, status=404)
+
+
+@csrf_exempt  # a POST to no page at all is answered 404, not with the CSRF failure page
+def unknown_path(request: HttpRequest, unknown: str = "") -> HttpResponse:
+    """The last URL pattern: whatever nothing else matched. Without it Django's DEBUG page (`make run`) would list
+    every URL pattern to any visitor. Being a match, it also stops CommonMiddleware's APPEND_SLASH redirect, which
+    is therefore done here: `/admin` still leads to `/admin/`."""
+    if settings.APPEND_SLASH and request.method in ("GET", "HEAD") and not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/", getattr(request, "urlconf", None))
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name != NOT_FOUND_URL_NAME:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return page_not_found(request)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -163,6 +163,21 @@ def test_lines_one_email_a_line(api, world):
     assert sorted(ids.splitlines()) == sorted([world["ann"].public_id, world["bob"].public_id])
 
 
+def test_lines_neutralize_formulas_as_the_csv_does(api):
+    """An address may legally start with a formula character; opened in a spreadsheet, the line would run it."""
+    marketing_list = MarketingListFactory()
+    emails = ["=1+cmd@example.com", "+33@example.com", "-x@example.com", "plain@example.com"]
+    for email in emails:
+        ListMembership.objects.create(marketing_list=marketing_list, subscriber=SubscriberFactory(email=email))
+
+    lines = body(api.get(f"/api/lists/{marketing_list.public_id}/export", {"format": "lines"})).splitlines()
+
+    assert sorted(lines) == sorted(exports.neutralize_cell(email) for email in emails)
+    assert sorted(lines) == ["'+33@example.com", "'-x@example.com", "'=1+cmd@example.com", "plain@example.com"]
+    csv_rows = csv.DictReader(io.StringIO(body(api.get(f"/api/lists/{marketing_list.public_id}/export"))))
+    assert sorted(row["email"] for row in csv_rows) == sorted(lines)
+
+
 def test_dynamic_list_exports_its_audience_members(api):
     audience = AudienceFactory()
     member, _ = SubscriberFactory(email="member@example.com"), SubscriberFactory(email="not@example.com")

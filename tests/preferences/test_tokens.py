@@ -3,6 +3,7 @@ names no subscriber, whatever made it unusable."""
 
 import re
 import string
+import time
 
 import pytest
 from django.core import signing
@@ -168,3 +169,31 @@ def test_the_admin_revoke_links_action_kills_every_link_sent_before(admin_client
     assert read_token(Purpose.PREFERENCES, old) is None
     subscriber.refresh_from_db()
     assert read_token(Purpose.PREFERENCES, make_token(Purpose.PREFERENCES, subscriber)) is not None
+
+
+# --- Expiry by default ---------------------------------------------------------------------------------------------
+
+DAY = 24 * 3600
+
+
+def signed_days_ago(days: float, page: str, subscriber: Subscriber, marketing_email: MarketingEmail, monkeypatch):
+    """A token made `days` ago: Django's TimestampSigner stamps it with that time (the clock itself is untouched)."""
+    stamp = signing.b62_encode(int(time.time() - days * DAY))
+    with monkeypatch.context() as patched:
+        patched.setattr(signing.TimestampSigner, "timestamp", lambda self: stamp)
+        return token_for(page, subscriber, marketing_email)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_link_older_than_the_default_max_age_answers_404(client, subscriber, marketing_email, page, monkeypatch):
+    """With LINK_TOKEN_MAX_AGE unset, links live about 13 months (400 days)."""
+    too_old = signed_days_ago(401, page, subscriber, marketing_email, monkeypatch)
+
+    assert_plain_not_found(client.get(reverse(page, args=[too_old])), subscriber)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_link_younger_than_the_default_max_age_still_works(client, subscriber, marketing_email, page, monkeypatch):
+    for days in (0, 399):
+        token = signed_days_ago(days, page, subscriber, marketing_email, monkeypatch)
+        assert client.get(reverse(page, args=[token])).status_code == 200

@@ -186,7 +186,7 @@ def test_an_unknown_marketing_email_still_counts_the_bounce(client, world):
 def test_the_webhook_refuses_a_request_without_its_secret(client, world):
     response = post_postmark(client, postmark_bounce(world["sale"]), **basic_auth("roster:wrong"))
 
-    assert response.status_code == 400
+    assert response.status_code == 401
     world["subscriber"].refresh_from_db()
     assert world["subscriber"].active
     assert not Engagement.objects.exists()
@@ -278,5 +278,5 @@ def test_mailgun_refuses_a_bad_signature(client, world):
     payload = mailgun_payload(world["sale"], {"event": "failed", "severity": "permanent"}, token="d" * 50)
     payload["signature"]["signature"] = "0" * 64
 
-    assert client.post(MAILGUN_URL, payload, content_type="application/json", **basic_auth()).status_code == 400
+    assert client.post(MAILGUN_URL, payload, content_type="application/json", **basic_auth()).status_code == 401
     assert not Engagement.objects.exists()
