@@ -202,6 +202,14 @@ IMPORT_ERROR_LINK_MAX_AGE_SECONDS = env.int("IMPORT_ERROR_LINK_MAX_AGE_SECONDS",
 LIST_MAX_MEMBERS = env.int("LIST_MAX_MEMBERS", default=10_000_000)
 TOTAL_MAX_SUBSCRIBERS = env.int("TOTAL_MAX_SUBSCRIBERS", default=50_000_000)
 
+# Audience rules: the most conditions one rule tree may hold (counted over every group and nesting level), and how long
+# one statement evaluating rules may run on PostgreSQL (milliseconds; 0: no limit): when a subscriber change refreshes
+# rule audiences within the request (short), and when a worker materializes an audience (long). An audience whose
+# rules fail or time out is marked `failed` with the reason and skipped until its rules change.
+AUDIENCE_MAX_RULE_CONDITIONS = env.int("AUDIENCE_MAX_RULE_CONDITIONS", default=500)
+AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS = env.int("AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS", default=2_000)
+AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS = env.int("AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS", default=600_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from audiences.api.serializers import FailureReasonField
 from audiences.groups import MAX_TIERS, Tier, TierSpec, plain_number
 from audiences.models import Audience, AudienceGroup
 from core.api.fields import TimestampField
@@ -107,10 +108,11 @@ class GroupAudienceSerializer(serializers.ModelSerializer):
     max = NumberField(source="tier_max", allow_null=True)
     count = serializers.IntegerField(source="member_count", help_text="Members, manual additions included.")
     materialized_at = TimestampField()
+    failure_reason = FailureReasonField()
 
     class Meta:
         model = Audience
-        fields = ("id", "name", "min", "max", "priority", "count", "status", "materialized_at")
+        fields = ("id", "name", "min", "max", "priority", "count", "status", "materialized_at", "failure_reason")
 
 
 class AudienceGroupSerializer(serializers.ModelSerializer):
