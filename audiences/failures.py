@@ -43,6 +43,13 @@ def live_refresh_failure(error: Exception) -> str:
     return f"Its rules could not be evaluated for a changed subscriber: {database_error_text(error)}"
 
 
+def explain_failure(error: Exception) -> str:
+    """Why evaluating the rules for one subscriber, to explain its membership, failed."""
+    if is_statement_timeout(error):
+        return _timeout_reason("Evaluating its rules for this subscriber", LIVE_TIMEOUT_SETTING)
+    return f"Its rules could not be evaluated: {database_error_text(error)}"
+
+
 def materialize_failure(error: Exception) -> str:
     """Why materializing the audience failed, as the status shows it."""
     if isinstance(error, InvalidFilter):

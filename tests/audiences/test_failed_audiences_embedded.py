@@ -69,6 +69,7 @@ page = Client(HTTP_HOST="localhost").post(reverse("preferences:unsubscribe", arg
 out["one_click"] = page.status_code
 out["active"] = sorted(members(active)) == [bob]
 out["companies_after"] = status(companies)["status"]
+out["explain"] = call("get", f"/api/audiences/{companies}/members/{ann}/explain")
 print("RESULT " + json.dumps(out))
 """
 
@@ -103,3 +104,6 @@ def test_rules_sqlite_cannot_evaluate_fail_their_audience_not_the_writes(tmp_pat
     assert out["one_click"] == 200
     assert out["active"] is True  # ann left "Active" when she unsubscribed from everything
     assert out["companies_after"] == "failed"
+    status, body = out["explain"]  # explaining a member answers why it cannot, not a server error
+    assert (status, body["code"]) == (409, "INVALID_AUDIENCE")
+    assert "Expression tree is too large" in body["issues"][0]["message"]
