@@ -163,6 +163,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Audiences and tags both have a `status`: each enum gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "AudienceStatusEnum": "audiences.models.Audience.Status",
+        "TagStatusEnum": "subscribers.models.Tag.Status",
+    },
 }
 
 # Public pages: the absolute base of links in emails, an optional separate origin for "view in browser" (so stored email
