@@ -171,3 +171,13 @@ def test_a_materialization_that_times_out_marks_the_audience_failed(api, world, 
     segments_worker.run()
     assert status(api, audience_id)["status"] == "ready"
     assert member_ids(api, audience_id) == {world["bob"]}
+
+
+def test_the_openapi_schema_documents_the_failed_status_and_its_reason(anonymous):
+    schema = anonymous.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+
+    assert schema["AudienceStatusEnum"]["enum"] == ["pending", "materializing", "ready", "failed"]
+    status = schema["AudienceStatus"]["properties"]
+    assert status["status"]["allOf"] == [{"$ref": "#/components/schemas/AudienceStatusEnum"}]
+    assert (status["failure_reason"]["type"], status["failure_reason"]["nullable"]) == ("string", True)
+    assert "failure_reason" in schema["GroupAudience"]["properties"]

@@ -70,6 +70,13 @@ out["one_click"] = page.status_code
 out["active"] = sorted(members(active)) == [bob]
 out["companies_after"] = status(companies)["status"]
 out["explain"] = call("get", f"/api/audiences/{companies}/members/{ann}/explain")
+
+from django.contrib.auth import get_user_model
+staff = Client(HTTP_HOST="localhost")
+staff.force_login(get_user_model().objects.create_superuser("staff", "staff@example.com", "unused-password"))
+preview = staff.post(reverse("admin:audiences_audience_preview"), json.dumps({"rules": too_complex}),
+                     content_type="application/json")
+out["preview"] = [preview.status_code, preview.json()]
 print("RESULT " + json.dumps(out))
 """
 
@@ -105,5 +112,8 @@ def test_rules_sqlite_cannot_evaluate_fail_their_audience_not_the_writes(tmp_pat
     assert out["active"] is True  # ann left "Active" when she unsubscribed from everything
     assert out["companies_after"] == "failed"
     status, body = out["explain"]  # explaining a member answers why it cannot, not a server error
+    assert (status, body["code"]) == (409, "INVALID_AUDIENCE")
+    assert "Expression tree is too large" in body["issues"][0]["message"]
+    status, body = out["preview"]  # so does the segment builder's live count of such rules
     assert (status, body["code"]) == (409, "INVALID_AUDIENCE")
     assert "Expression tree is too large" in body["issues"][0]["message"]
