@@ -104,11 +104,19 @@ class AudienceAdmin(ServiceModelAdmin):
                 "description": "Members are the subscribers who match these rules, plus those added by hand.",
             },
         ),
-        ("Membership", {"fields": ("members", "status", "materialized_at", "growth")}),
+        ("Membership", {"fields": ("members", "status", "failure_reason", "materialized_at", "growth")}),
         ("Record", {"fields": (*RECORD_FIELDS, EXPECTED_VERSION), "classes": ("collapse",)}),
     )
-    readonly_fields = ("members", "status", "materialized_at", "growth", *RECORD_FIELDS)
-    change_only_fields = (*ServiceModelAdmin.change_only_fields, "members", "status", "materialized_at", "growth")
+    list_filter = ("status",)
+    readonly_fields = ("members", "status", "failure_reason", "materialized_at", "growth", *RECORD_FIELDS)
+    change_only_fields = (
+        *ServiceModelAdmin.change_only_fields,
+        "members",
+        "status",
+        "failure_reason",
+        "materialized_at",
+        "growth",
+    )
     actions = ("delete_selected",)
 
     def get_urls(self) -> list[URLPattern]:
@@ -230,6 +238,9 @@ class AudienceAdmin(ServiceModelAdmin):
         if not change:
             return audience_create(name=data["name"], rules=data.get("rules"))
         changes = self.changed_values(form, ("name", "rules"))
+        if form.instance.status == Audience.Status.FAILED and "rules" in form.fields:
+            # Saving a failed audience's rules, even as they are, gives them another chance.
+            changes.setdefault("rules", data.get("rules"))
         if not changes:
             return form.instance
         return audience_update(audience=form.instance, expected_version=data.get(EXPECTED_VERSION), **changes)

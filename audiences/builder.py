@@ -29,6 +29,8 @@ from core.conditions.fields import (
     NumberKind,
 )
 from core.conditions.schema import Operation
+from core.db import database_error_text, is_statement_timeout
+from core.errors import Conflict, Issue
 from subscribers.filters import subscriber_registry
 from subscribers.models import CustomField, Subscriber, SubscriptionType, Tag
 
@@ -36,7 +38,6 @@ from subscribers.models import CustomField, Subscriber, SubscriptionType, Tag
 MAX_OPTIONS = 1000
 SAMPLE_SIZE = 10
 PREVIEW_TIMEOUT_MS = 5000
-QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout
 
 SUBSCRIBER, CUSTOM, MEMBERSHIP, ENGAGEMENT = "Subscriber", "Custom fields", "Membership and consent", "Engagement"
 
@@ -280,8 +281,9 @@ def _manual_members_q(audience: Audience | None) -> Q:
 
 def rules_preview(rules: Any, *, audience: Audience | None = None, timeout_ms: int = PREVIEW_TIMEOUT_MS) -> Preview:
     """Who the audience would hold with these rules: subscribers matching them plus, for an existing audience, those
-    added by hand, as materialization would make it. Raises InvalidFilter (with paths) for bad rules and
-    PreviewTimeout when counting takes longer than `timeout_ms` on PostgreSQL."""
+    added by hand, as materialization would make it. Raises InvalidFilter (with paths) for bad rules, Conflict
+    (INVALID_AUDIENCE) for rules the database cannot evaluate, and PreviewTimeout when counting takes longer than
+    `timeout_ms` on PostgreSQL."""
     if rules is None:
         matching = Q(pk__in=[])
     else:
@@ -302,9 +304,15 @@ def rules_preview(rules: Any, *, audience: Audience | None = None, timeout_ms: i
                 members.order_by("pk").values("pk", "public_id", "email", "first_name", "last_name")[:SAMPLE_SIZE]
             )
     except DatabaseError as error:
-        if getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED:
+        if is_statement_timeout(error):
             raise PreviewTimeout from error
-        raise
+        # Rules the database cannot evaluate (SQL too complex for SQLite, ...): say so, as saving them would end
+        # with the audience `failed`.
+        raise Conflict(
+            "The rules could not be evaluated",
+            code="INVALID_AUDIENCE",
+            issues=[Issue("rules", f"The database could not evaluate these rules: {database_error_text(error)}")],
+        ) from None
     return Preview(
         count=count,
         reachable=reachable_count,

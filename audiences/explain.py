@@ -1,13 +1,19 @@
 """Why a subscriber is or is not in an audience: each rule condition and group evaluated for that subscriber, in one
-query, next to the stored membership."""
+query, next to the stored membership. Rules the database cannot evaluate (see audiences.failures) answer a 409
+INVALID_AUDIENCE with the reason, not a server error."""
 
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
+from audiences.failures import explain_failure
 from audiences.models import Audience, AudienceMembership
 from core.conditions import Condition, Group, compile_group
 from core.conditions.compiler import compile_condition
+from core.db import savepoint_with_statement_timeout
+from core.errors import Conflict, Issue
 from subscribers.filters import subscriber_registry
 from subscribers.models import Subscriber
 
@@ -52,12 +58,21 @@ def explain_membership(audience: Audience, subscriber: Subscriber) -> dict[str, 
     queries: dict[str, Q] = {}
     tree = _collect(Group.model_validate(audience.rules), "rules", subscriber_registry(), queries)
     names = {path: f"c{index}" for index, path in enumerate(queries)}
-    row = (
+    evaluated = (
         Subscriber.objects.filter(pk=subscriber.pk)
         .annotate(**{names[p]: ExpressionWrapper(q, output_field=BooleanField()) for p, q in queries.items()})
         .values(*names.values())
-        .get()
     )
+    try:
+        # Bounded as a live refresh is: the same rules, for one subscriber, within a request.
+        with savepoint_with_statement_timeout(settings.AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS):
+            row = evaluated.get()
+    except DatabaseError as error:
+        raise Conflict(
+            "The audience's rules could not be evaluated",
+            code="INVALID_AUDIENCE",
+            issues=[Issue("rules", explain_failure(error))],
+        ) from None
     met = {path: bool(row[name]) for path, name in names.items()}
     matches = met["rules"]
     if manual and matches:

@@ -7,24 +7,23 @@ bit), or both. Two writers keep the RULE bits equal to evaluating the rules fres
 - `membership_refresh_subscribers`, for the few subscribers a request just changed, in that same request.
 """
 
-import itertools
-import json
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Value
+from django.db import DatabaseError, connection
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from audiences.models import Audience, AudienceMembership, MarketingList
-from audiences.rules import ListGraph, audience_rules_q, is_time_relative, referenced_audience_ids
-from core.conditions import Group, compile_group
+from audiences.compiled_rules import CompiledRules, live_plan
+from audiences.failures import audience_mark_failed, live_refresh_failure, log_broken_rules, materialize_failure
+from audiences.models import Audience, AudienceMembership
+from audiences.rules import ListGraph, audience_rules_q, referenced_audience_ids
+from core.conditions import Group
+from core.db import savepoint_with_statement_timeout
 from core.errors import InvalidFilter
-from subscribers.filters import subscriber_registry
-from subscribers.models import CustomField, Subscriber, SubscriptionType, Tag
+from subscribers.models import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +78,19 @@ ANALYZE_AFTER_CHANGED_ROWS = 10_000
 _MATCHES = "audience_rule_matches"
 
 
-@transaction.atomic
 def _apply_rule_matches(audience: Audience) -> None:
-    """Make the RULE bits of this audience equal to its rules, set-based."""
+    """Make the RULE bits of this audience equal to its rules, set-based, in one transaction (or savepoint) whose
+    statements are bounded by settings.AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS on PostgreSQL."""
     matching = Subscriber.objects.filter(audience_rules_q(audience)).order_by().values_list("id")
     try:
         match_sql, match_params = matching.query.sql_with_params()
     except EmptyResultSet:  # no rules (any more), or rules that can match no one
         match_sql, match_params = None, ()
+    with savepoint_with_statement_timeout(settings.AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS):
+        _write_rule_matches(audience, match_sql, match_params)
+
+
+def _write_rule_matches(audience: Audience, match_sql: str | None, match_params: tuple) -> None:
     if connection.vendor == "postgresql":
         changed = _apply_rule_matches_postgresql(audience, match_sql, match_params)
         if changed >= ANALYZE_AFTER_CHANGED_ROWS:
@@ -158,32 +162,42 @@ def _apply_rule_matches_postgresql(audience: Audience, match_sql: str | None, ma
 
 def audience_materialize(*, audience_pk: int, generation: int | None = None) -> bool:
     """Recompute an audience's rule matches, then those of the audiences whose rules depend on it. A run for an older
-    rules generation than the stored one does nothing (a newer run is queued). Answers whether it ran."""
+    rules generation than the stored one does nothing (a newer run is queued), and so does a run for a `failed`
+    audience. Rules that fail to evaluate (a database error or timeout, or rules that no longer compile) mark the
+    audience `failed` with the reason rather than failing the job. Answers whether it ran."""
     audience = Audience.objects.filter(pk=audience_pk).first()
     if audience is None or (generation is not None and generation != audience.rules_generation):
+        return False
+    if audience.status == Audience.Status.FAILED:
         return False
     Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.MATERIALIZING)
     try:
         _apply_rule_matches(audience)
+    except (DatabaseError, InvalidFilter) as error:
+        audience_mark_failed(
+            audience_pk=audience.pk, generation=audience.rules_generation, reason=materialize_failure(error)
+        )
+        return True
     except Exception:
         Audience.objects.filter(pk=audience.pk, rules_generation=audience.rules_generation).update(
             status=Audience.Status.PENDING
         )
         raise
     Audience.objects.filter(pk=audience.pk, rules_generation=audience.rules_generation).update(
-        status=Audience.Status.READY, materialized_at=timezone.now()
+        status=Audience.Status.READY, materialized_at=timezone.now(), failure_reason=""
     )
     for dependent in _dependents_in_order(audience):
+        if dependent.status == Audience.Status.FAILED:
+            continue
         try:
             _apply_rule_matches(dependent)
         except InvalidFilter as error:
-            _log_broken_rules(dependent.public_id, error)
+            log_broken_rules(dependent.public_id, error)
+        except DatabaseError as error:
+            audience_mark_failed(
+                audience_pk=dependent.pk, generation=dependent.rules_generation, reason=materialize_failure(error)
+            )
     return True
-
-
-def _log_broken_rules(public_id: str, error: InvalidFilter) -> None:
-    problems = "; ".join(f"{issue.field}: {issue.message}" for issue in error.issues)
-    logger.warning("Audience %s is left as it is: its rules no longer compile (%s)", public_id, problems)
 
 
 def membership_refresh_subscribers(subscriber_pks: Iterable[int]) -> None:
@@ -191,164 +205,26 @@ def membership_refresh_subscribers(subscriber_pks: Iterable[int]) -> None:
     audience of a dependency level (level 0 refers to no other rule audience; level n refers to levels below n,
     already written), one reads their current bits, and only the differences are written.
 
-    An audience whose rules no longer compile (a list, tag or audience they name was deleted since) is left as it
-    is and logged, rather than failing every subscriber change."""
+    One audience cannot fail the subscriber change: the query runs in a savepoint, each statement bounded by
+    settings.AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS on PostgreSQL; when it fails, the level's audiences are
+    evaluated one by one, each in its own savepoint, and those that still fail are marked `failed` (and skipped from
+    then on) while the others are refreshed. An audience whose rules no longer compile (a list, tag or audience they
+    name was deleted since) is left as it is and logged."""
     pks = list(dict.fromkeys(subscriber_pks))
     if not pks:
         return
-    for level in _live_plan():
-        _refresh_level(level, pks)
+    levels, generations = live_plan()
+    for level in levels:
+        _refresh_level(level, pks, generations)
 
 
-# --- compiled rules, kept between calls -------------------------------------------------------------------------------
-#
-# Compiling 50 rule trees to SQL costs far more than evaluating them for one subscriber (Django builds a query per
-# list, tag and audience condition). So each audience's SQL is kept, keyed by its rules and by everything else its
-# compilation reads (`_rules_context`: custom-field types, lists and their composition, tags, subscription types,
-# audience ids), which is read in six small queries per call: any change to those makes a new key.
-# Rules that depend on the clock (windows, relative dates) bake "now" into their parameters; their SQL is reused
-# for at most RELATIVE_RULES_MAX_AGE seconds, well inside the hourly scheduled refresh that keeps them current.
-
-RELATIVE_RULES_MAX_AGE = 60.0
-
-
-@dataclass(frozen=True)
-class _CompiledRules:
-    audience_pk: int
-    rules: str  # the rules it was compiled from, as canonical JSON
-    compiles: bool  # False: the rules name a list, tag or audience deleted since (the audience is left as it is)
-    sql: str | None  # the ids of matching subscribers; None when the rules match no one or do not compile
-    params: tuple
-    references: frozenset[str]
-    time_relative: bool
-    compiled_at: float
-
-
-# Keyed by (context generation, audience pk), holding the rules they were compiled from: a request that read another
-# context than the latest one never serves it, and only the latest compilation of each audience is kept.
-_compiled_rules: dict[tuple, _CompiledRules] = {}
-_compiled_context: tuple[tuple | None, int] = (None, 0)
-_context_generations = itertools.count(1)
-
-
-def _rules_context() -> tuple:
-    """What compiling rules reads besides the rules themselves (see `subscriber_registry` and audiences.selectors)."""
-    through = [getattr(MarketingList, name).through.objects for name in _LIST_RELATIONS]
-    edges = through[0].annotate(kind=Value(0)).values_list("kind", "marketinglist_id", "audience_id")
-    edges = edges.union(
-        through[1].annotate(kind=Value(1)).values_list("kind", "marketinglist_id", "audience_id"),
-        through[2].annotate(kind=Value(2)).values_list("kind", "from_marketinglist_id", "to_marketinglist_id"),
-        through[3].annotate(kind=Value(3)).values_list("kind", "from_marketinglist_id", "to_marketinglist_id"),
-        all=True,
-    )
-    return (
-        tuple(CustomField.objects.order_by("name").values_list("name", "field_type")),
-        tuple(MarketingList.objects.order_by("pk").values_list("pk", "public_id", "mode", "audience_id", "composed")),
-        tuple(sorted(edges)),
-        tuple(Tag.objects.order_by("pk").values_list("pk", "public_id", "name")),
-        tuple(SubscriptionType.objects.order_by("pk").values_list("pk", "public_id")),
-    )
-
-
-_LIST_RELATIONS = ("include_audiences", "exclude_audiences", "include_lists", "exclude_lists")
-
-
-def _live_plan() -> list[list[_CompiledRules]]:
-    """Every rule audience's compiled rules, grouped by dependency level."""
-    global _compiled_context
-    audiences = list(Audience.objects.order_by("pk").values_list("pk", "public_id", "rules"))
-    context = (_rules_context(), tuple((pk, public_id) for pk, public_id, _ in audiences))
-    current = _compiled_context
-    if context != current[0]:
-        current = (context, next(_context_generations))
-        _compiled_rules.clear()
-        _compiled_context = current
-    generation = current[1]
-    now = time.monotonic()
-    registry, graph = None, None
-    entries: dict[str, _CompiledRules] = {}
-    for pk, public_id, rules in audiences:
-        if not (rules and rules.get("conditions")):
-            continue
-        key, canonical = (generation, pk), json.dumps(rules, sort_keys=True)
-        entry = _compiled_rules.get(key)
-        if (
-            entry is None
-            or entry.rules != canonical
-            or (entry.time_relative and now - entry.compiled_at > RELATIVE_RULES_MAX_AGE)
-        ):
-            if registry is None:
-                registry, graph = subscriber_registry(), ListGraph()
-            entry = _compile_rules(pk, public_id, canonical, rules, registry, graph, now)
-            _compiled_rules[key] = entry
-        if entry.compiles:
-            entries[public_id] = entry
-    return _levels(entries)
-
-
-def _compile_rules(
-    pk: int, public_id: str, canonical: str, rules: dict, registry, graph: ListGraph, now: float
-) -> _CompiledRules:
-    group = Group.model_validate(rules)
-    try:
-        matching = compile_group(group, registry, path="rules")
-    except InvalidFilter as error:
-        _log_broken_rules(public_id, error)
-        return _CompiledRules(pk, canonical, False, None, (), frozenset(), False, now)
-    try:
-        sql, params = Subscriber.objects.filter(matching).order_by().values_list("id").query.sql_with_params()
-    except EmptyResultSet:
-        sql, params = None, ()
-    return _CompiledRules(
-        audience_pk=pk,
-        rules=canonical,
-        compiles=True,
-        sql=sql,
-        params=tuple(params),
-        references=frozenset(referenced_audience_ids(group, lists=graph)),
-        time_relative=is_time_relative(group),
-        compiled_at=now,
-    )
-
-
-def _levels(entries: dict[str, _CompiledRules]) -> list[list[_CompiledRules]]:
-    """Audiences grouped so that each comes after every rule audience it refers to (a cycle, which validation
-    refuses, is cut where it closes)."""
-    level: dict[str, int] = {}
-
-    def place(public_id: str, trail: frozenset[str]) -> int:
-        if public_id not in level:
-            below = [
-                place(other, trail | {public_id})
-                for other in entries[public_id].references
-                if other in entries and other not in trail and other != public_id
-            ]
-            level[public_id] = 1 + max(below, default=-1)
-        return level[public_id]
-
-    levels: list[list[_CompiledRules]] = []
-    for public_id in entries:
-        depth = place(public_id, frozenset())
-        levels.extend([] for _ in range(depth + 1 - len(levels)))
-        levels[depth].append(entries[public_id])
-    return levels
-
-
-def _refresh_level(entries: list[_CompiledRules], pks: list[int]) -> None:
+def _refresh_level(entries: list[CompiledRules], pks: list[int], generations: dict[int, int]) -> None:
+    matches, failures = _level_matches([entry for entry in entries if entry.sql is not None], pks)
+    for audience_pk, reason in failures.items():
+        audience_mark_failed(audience_pk=audience_pk, generation=generations[audience_pk], reason=reason)
+    entries = [entry for entry in entries if entry.audience_pk not in failures]
     if not entries:
         return
-    in_pks, pk_params = _in_ids(pks)
-    parts, params = [], []
-    for entry in entries:
-        if entry.sql is not None:
-            # entry.sql is Django-compiled from allowlisted fields; every value is in params.
-            parts.append(f"SELECT %s, matches.id FROM ({entry.sql}) AS matches WHERE matches.id {in_pks}")  # noqa: S608
-            params += [entry.audience_pk, *entry.params, *pk_params]
-    matches: set[tuple[int, int]] = set()
-    if parts:
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            matches = {(audience_pk, subscriber_pk) for audience_pk, subscriber_pk in cursor.fetchall()}
     current = {
         (audience_pk, subscriber_pk): (pk, source)
         for pk, audience_pk, subscriber_pk, source in AudienceMembership.objects.filter(
@@ -368,6 +244,42 @@ def _refresh_level(entries: list[_CompiledRules], pks: list[int]) -> None:
     if leaving:
         AudienceMembership.objects.filter(pk__in=leaving, source=RULE | MANUAL).update(source=MANUAL)
         AudienceMembership.objects.filter(pk__in=leaving, source=RULE).delete()
+
+
+def _level_matches(entries: list[CompiledRules], pks: list[int]) -> tuple[set[tuple[int, int]], dict[int, str]]:
+    """(audience pk, subscriber pk) of each of these subscribers matching each audience's rules, and the audiences
+    whose rules failed to evaluate, with the reason. All audiences in one query first (the common case); only when
+    that fails, one by one, to tell the failing ones from the others."""
+    if not entries:
+        return set(), {}
+    try:
+        return _matches_of(entries, pks), {}
+    except DatabaseError as error:
+        if len(entries) == 1:
+            return set(), {entries[0].audience_pk: live_refresh_failure(error)}
+        logger.warning("Refreshing %d rule audiences together failed (%s); trying them one by one", len(entries), error)
+    matches: set[tuple[int, int]] = set()
+    failures: dict[int, str] = {}
+    for entry in entries:
+        try:
+            matches |= _matches_of([entry], pks)
+        except DatabaseError as error:
+            failures[entry.audience_pk] = live_refresh_failure(error)
+    return matches, failures
+
+
+def _matches_of(entries: list[CompiledRules], pks: list[int]) -> set[tuple[int, int]]:
+    """One UNION ALL over these audiences, in a savepoint bounded by the live refresh statement timeout."""
+    in_pks, pk_params = _in_ids(pks)
+    parts, params = [], []
+    for entry in entries:
+        # entry.sql is Django-compiled from allowlisted fields; every value is in params.
+        parts.append(f"SELECT %s, matches.id FROM ({entry.sql}) AS matches WHERE matches.id {in_pks}")  # noqa: S608
+        params += [entry.audience_pk, *entry.params, *pk_params]
+    with savepoint_with_statement_timeout(settings.AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS):
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            return {(audience_pk, subscriber_pk) for audience_pk, subscriber_pk in cursor.fetchall()}
 
 
 def _in_ids(pks: list[int]) -> tuple[str, list]:

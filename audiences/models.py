@@ -38,6 +38,8 @@ class Audience(PublicModel):
         PENDING = "pending"
         MATERIALIZING = "materializing"
         READY = "ready"
+        # Its rules could not be evaluated (a database error or timeout): skipped until its rules change.
+        FAILED = "failed"
 
     name = models.CharField(max_length=200)
     # A rule group ({"match": "all"|"any", "negate", "conditions": [...]}); None for an audience of manual members only.
@@ -46,6 +48,8 @@ class Audience(PublicModel):
     rules_are_time_relative = models.BooleanField(default=False, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY, editable=False)
     materialized_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the status is `failed` (empty otherwise).
+    failure_reason = models.TextField(blank=True, default="", editable=False)
     # Bumped with every rules change; a materialization started for an older generation gives way to the newer one.
     rules_generation = models.PositiveIntegerField(default=0, editable=False)
     group = models.ForeignKey(AudienceGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="audiences")

@@ -6,8 +6,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 
+from audiences.errors import InvalidAudience
 from audiences.models import Audience, MarketingList
 from core.conditions import Condition, Group, Operation, compile_group
 from core.conditions.compiler import parse_group
@@ -141,11 +143,44 @@ def _leads_back(public_id: str, start: set[str], graph: ListGraph) -> bool:
     return False
 
 
+def count_conditions(data: Any) -> int:
+    """Conditions in a raw rule tree, over every group and nesting level (anything in a group's `conditions` that is
+    not itself a group counts as one). Walks the input as sent, before it is validated."""
+    total = 0
+    pending = [data]
+    while pending:
+        node = pending.pop()
+        children = node.get("conditions") if isinstance(node, dict) else None
+        if not isinstance(children, list):
+            continue
+        for child in children:
+            if isinstance(child, dict) and ("conditions" in child or "match" in child):
+                pending.append(child)
+            else:
+                total += 1
+    return total
+
+
+def _check_size(data: Any) -> None:
+    """Refuse a rule tree with more conditions than settings.AUDIENCE_MAX_RULE_CONDITIONS: every subscriber change
+    evaluates every audience's rules within its request, so one huge tree would slow down or break them all."""
+    limit = settings.AUDIENCE_MAX_RULE_CONDITIONS
+    total = count_conditions(data)
+    if total > limit:
+        raise InvalidAudience(
+            "Audience rules are too large",
+            issues=[
+                Issue("rules", f"A rule tree may hold at most {limit} conditions in all groups; this one has {total}")
+            ],
+        )
+
+
 def validate_rules(data: Any, *, audience: Audience | None = None) -> tuple[Group, bool]:
-    """Parse and compile the rules (raising INVALID_FILTER naming the bad condition's path) and answer the group and
-    whether it depends on the clock."""
+    """Parse and compile the rules (raising INVALID_FILTER naming the bad condition's path, or INVALID_AUDIENCE for a
+    tree over the size limit) and answer the group and whether it depends on the clock."""
     if not isinstance(data, dict):
         raise InvalidFilter(issues=[Issue("rules", 'expected a group such as {"match": "all", "conditions": [...]}')])
+    _check_size(data)
     group = parse_group(data, path="rules")
     if audience is not None and audience.is_default:
         raise InvalidFilter(issues=[Issue("rules", "The default audience contains everyone and takes no rules")])

@@ -188,4 +188,5 @@ def audience_status(audience: Audience) -> dict:
         "status": audience.status,
         "materialized_at": format_timestamp(audience.materialized_at),
         "has_rules": audience.has_rules,
+        "failure_reason": audience.failure_reason or None,
     }

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from audiences.errors import InvalidAudience
 from audiences.membership import membership_refresh_subscribers
 from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
 from audiences.rules import audiences_with_list_conditions, refuse_if_named_by_rules, validate_rules
@@ -17,11 +18,6 @@ from subscribers.models import Subscriber
 
 MANUAL = AudienceMembership.MANUAL
 RULE = AudienceMembership.RULE
-
-
-class InvalidAudience(ValidationFailed):
-    code = "INVALID_AUDIENCE"
-    default_message = "Invalid audience data"
 
 
 class InvalidList(ValidationFailed):
@@ -90,12 +86,14 @@ def audience_update(
     if rules is not _UNSET:
         group, time_relative = validate_rules(rules, audience=audience) if rules is not None else (None, False)
         stored = group.model_dump(exclude_defaults=False) if group else None
-        if stored != audience.rules:
+        # Saving the rules of a `failed` audience again, even unchanged, is how it gets another chance.
+        if stored != audience.rules or audience.status == Audience.Status.FAILED:
             audience.rules = stored
             audience.rules_are_time_relative = time_relative
             audience.rules_generation += 1
             audience.status = Audience.Status.PENDING
-            changed += ["rules", "rules_are_time_relative", "rules_generation", "status"]
+            audience.failure_reason = ""
+            changed += ["rules", "rules_are_time_relative", "rules_generation", "status", "failure_reason"]
             enqueue_on_commit("segments", materialize_audience, audience.pk, audience.rules_generation)
     if changed:
         mark_changed(audience, changed)
@@ -395,12 +393,19 @@ def _lists_reachable_from(marketing_list: MarketingList) -> set[int]:
     return seen
 
 
+def audiences_rematerialize(audiences: Iterable[Audience]) -> None:
+    """Recompute these rule audiences in the background (they are `pending` until then), after something their rules
+    read changed wholesale. Audiences marked `failed` are left alone: only a change to their rules retries them."""
+    for audience in audiences:
+        pending = Audience.objects.filter(pk=audience.pk).exclude(status=Audience.Status.FAILED)
+        if pending.update(status=Audience.Status.PENDING):
+            enqueue_on_commit("segments", materialize_audience, audience.pk, audience.rules_generation)
+
+
 def _rematerialize_audiences_using_lists() -> None:
     """A list's members changed wholesale (composition, mode, audience): recompute every audience whose rules name
     lists, since a list can reach another through inclusions."""
-    for audience in audiences_with_list_conditions():
-        Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.PENDING)
-        enqueue_on_commit("segments", materialize_audience, audience.pk, audience.rules_generation)
+    audiences_rematerialize(audiences_with_list_conditions())
 
 
 @transaction.atomic

@@ -17,9 +17,11 @@ def materialize_audience(audience_pk: int, generation: int) -> bool:
 
 
 def refresh_time_relative_audiences() -> int:
-    """Re-evaluate audiences whose rules depend on the clock (windows, relative dates). Scheduled by `rq cron`."""
+    """Re-evaluate audiences whose rules depend on the clock (windows, relative dates), but those marked `failed`.
+    Scheduled by `rq cron`."""
     refreshed = 0
-    for audience in Audience.objects.filter(rules_are_time_relative=True).order_by("pk"):
+    audiences = Audience.objects.filter(rules_are_time_relative=True).exclude(status=Audience.Status.FAILED)
+    for audience in audiences.order_by("pk"):
         try:
             refreshed += audience_materialize(audience_pk=audience.pk)
         except Exception:

@@ -164,6 +164,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Audiences and tags both have a `status`: each enum gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "AudienceStatusEnum": "audiences.models.Audience.Status",
+        "TagStatusEnum": "subscribers.models.Tag.Status",
+    },
 }
 
 # Public pages: the absolute base of links in emails, an optional separate origin for "view in browser" (so stored email
@@ -207,6 +212,14 @@ IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", default=10)
 IMPORT_ERROR_LINK_MAX_AGE_SECONDS = env.int("IMPORT_ERROR_LINK_MAX_AGE_SECONDS", default=24 * 3600)
 LIST_MAX_MEMBERS = env.int("LIST_MAX_MEMBERS", default=10_000_000)
 TOTAL_MAX_SUBSCRIBERS = env.int("TOTAL_MAX_SUBSCRIBERS", default=50_000_000)
+
+# Audience rules: the most conditions one rule tree may hold (counted over every group and nesting level), and how long
+# one statement evaluating rules may run on PostgreSQL (milliseconds; 0: no limit): when a subscriber change refreshes
+# rule audiences within the request (short), and when a worker materializes an audience (long). An audience whose
+# rules fail or time out is marked `failed` with the reason and skipped until its rules change.
+AUDIENCE_MAX_RULE_CONDITIONS = env.int("AUDIENCE_MAX_RULE_CONDITIONS", default=500)
+AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS = env.int("AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS", default=2_000)
+AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS = env.int("AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS", default=600_000)
 
 LOGGING = {
     "version": 1,

@@ -26,10 +26,8 @@ from django.utils import timezone
 
 from audiences.membership import membership_refresh_subscribers
 from audiences.models import Audience, ListMembership, MarketingList
-from audiences.services import InvalidList, check_list_capacity, ensure_list_accepts_changes
-from audiences.tasks import materialize_audience
+from audiences.services import InvalidList, audiences_rematerialize, check_list_capacity, ensure_list_accepts_changes
 from core.ids import PUBLIC_ID_MAX_LENGTH
-from core.jobs import enqueue_on_commit
 from core.versioning import lock_for_change
 from imports.errors import InvalidImportFile
 from subscribers.models import Subscriber
@@ -213,10 +211,10 @@ def _refresh_rule_audiences(marketing_list: MarketingList, subscriber_pks: list[
     if subscriber_pks is not None:
         membership_refresh_subscribers(subscriber_pks)
         return
-    for audience in Audience.objects.exclude(rules=None).only("pk", "rules", "rules_generation"):
-        if marketing_list.public_id in json.dumps(audience.rules):
-            Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.PENDING)
-            enqueue_on_commit("segments", materialize_audience, audience.pk, audience.rules_generation)
+    audiences = Audience.objects.exclude(rules=None).only("pk", "rules", "rules_generation")
+    audiences_rematerialize(
+        audience for audience in audiences if marketing_list.public_id in json.dumps(audience.rules)
+    )
 
 
 def _changed_pks(select_sql: str, params: list, count: int) -> list[int] | None:

@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audiences.models import Audience
-from audiences.tasks import materialize_audience
+from audiences.services import audiences_rematerialize
 from core.errors import ApplicationError
 from core.jobs import enqueue_on_commit
 from imports.engine import BatchRunner, JobTakenOver
@@ -142,10 +142,8 @@ def _cancel_requested(job: ImportJob) -> bool:
 
 def _rematerialize_rule_audiences() -> None:
     """Bulk changes skip the per-subscriber refresh: every rule audience is recomputed set-based, once, at the end."""
-    for audience in Audience.objects.exclude(rules=None).only("pk", "rules", "rules_generation"):
-        if audience.has_rules:
-            Audience.objects.filter(pk=audience.pk).update(status=Audience.Status.PENDING)
-            enqueue_on_commit("segments", materialize_audience, audience.pk, audience.rules_generation)
+    audiences = Audience.objects.exclude(rules=None).only("pk", "rules", "rules_generation")
+    audiences_rematerialize(audience for audience in audiences if audience.has_rules)
 
 
 def process_job(job: ImportJob, *, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from audiences.api.serializers import STATUS_HELP, FailureReasonField
 from audiences.groups import MAX_TIERS, Tier, TierSpec, plain_number
 from audiences.models import Audience, AudienceGroup
 from core.api.fields import TimestampField
@@ -106,11 +107,13 @@ class GroupAudienceSerializer(serializers.ModelSerializer):
     min = NumberField(source="tier_min", allow_null=True)
     max = NumberField(source="tier_max", allow_null=True)
     count = serializers.IntegerField(source="member_count", help_text="Members, manual additions included.")
+    status = serializers.ChoiceField(choices=Audience.Status.choices, read_only=True, help_text=STATUS_HELP)
     materialized_at = TimestampField()
+    failure_reason = FailureReasonField()
 
     class Meta:
         model = Audience
-        fields = ("id", "name", "min", "max", "priority", "count", "status", "materialized_at")
+        fields = ("id", "name", "min", "max", "priority", "count", "status", "materialized_at", "failure_reason")
 
 
 class AudienceGroupSerializer(serializers.ModelSerializer):

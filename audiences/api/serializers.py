@@ -1,3 +1,5 @@
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -9,6 +11,25 @@ class AudienceInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     rules = serializers.JSONField(required=False, allow_null=True)
     version = serializers.IntegerField(min_value=1, required=False)
+
+
+STATUS_HELP = (
+    "Membership state: `pending` (rules changed, waiting for a worker), `materializing`, `ready`, or `failed` (its "
+    "rules could not be evaluated, see `failure_reason`; it is skipped until its rules are saved again)."
+)
+
+
+class FailureReasonField(serializers.CharField):
+    """Why the audience is `failed`; null otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("help_text", "Why the audience is `failed` (null unless it is).")
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
 
 
 class AudienceOutputSerializer(serializers.ModelSerializer):
@@ -98,16 +119,17 @@ class AudienceRulesSerializer(serializers.Serializer):
 
 class AudienceStatusSerializer(serializers.Serializer):
     id = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Audience.Status.choices, help_text=STATUS_HELP)
     materialized_at = serializers.CharField(allow_null=True)
     has_rules = serializers.BooleanField()
+    failure_reason = FailureReasonField()
 
 
 class AudienceCountSerializer(serializers.Serializer):
     id = serializers.CharField()
     count = serializers.IntegerField()
     reachable = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Audience.Status.choices, help_text=STATUS_HELP)
 
 
 class ListCompositionSerializer(serializers.Serializer):

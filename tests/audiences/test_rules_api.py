@@ -45,7 +45,7 @@ def same_rules(stored: dict | None, sent: dict | None) -> bool:
 def status(api, audience_id: str) -> dict:
     response = api.get(f"/api/audiences/{audience_id}/status")
     assert response.status_code == 200, response.json()
-    assert set(response.json()) == {"id", "status", "materialized_at", "has_rules"}
+    assert set(response.json()) == {"id", "status", "materialized_at", "has_rules", "failure_reason"}
     return response.json()
 
 
@@ -88,6 +88,7 @@ def test_rules_given_at_create_are_read_back_and_materialized_by_the_worker(api,
         "status": "pending",
         "materialized_at": None,
         "has_rules": True,
+        "failure_reason": None,
     }
     assert api.get(f"/api/audiences/{audience_id}/count").json() == {
         "id": audience_id,
@@ -166,7 +167,13 @@ def test_post_rules_takes_the_group_or_a_rules_wrapper(api, catalog, segments_wo
     response = api.post(f"/api/audiences/{audience_id}/rules", {"rules": PREMIUM} if wrapped else PREMIUM)
 
     assert response.status_code == 200, response.json()
-    assert response.json() == {"id": audience_id, "status": "pending", "materialized_at": None, "has_rules": True}
+    assert response.json() == {
+        "id": audience_id,
+        "status": "pending",
+        "materialized_at": None,
+        "has_rules": True,
+        "failure_reason": None,
+    }
     assert same_rules(get_rules(api, audience_id), PREMIUM)
     assert api.get(f"/api/audiences/{audience_id}").json()["version"] == 2
 

@@ -193,6 +193,7 @@ def test_contacts_need_lists_write(make_client, static_list):
 
 def test_a_large_addition_rematerializes_rule_audiences_naming_the_list(api, static_list, monkeypatch):
     from audiences import models
+    from audiences import services as audience_services
     from imports import contacts
 
     monkeypatch.setattr(contacts, "REFRESH_INLINE_LIMIT", 2)
@@ -206,7 +207,8 @@ def test_a_large_addition_rematerializes_rule_audiences_naming_the_list(api, sta
     )
     subscribers = SubscriberFactory.create_batch(5)
     enqueued = []
-    monkeypatch.setattr(contacts, "enqueue_on_commit", lambda *args: enqueued.append(args))
+    # Rematerializing goes through audiences.services.audiences_rematerialize, which enqueues the jobs.
+    monkeypatch.setattr(audience_services, "enqueue_on_commit", lambda *args: enqueued.append(args))
     response = upload(api, f"/api/lists/{static_list.public_id}/contacts", "\n".join(s.email for s in subscribers))
     assert response.json()["statistics"]["added"] == 5
     assert [args[2] for args in enqueued] == [rule_audience.pk]

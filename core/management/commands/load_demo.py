@@ -1,4 +1,8 @@
-"""`manage.py load_demo`: a believable demo data set, made through the services so it obeys every business rule.
+"""`manage.py load_demo`: a believable demo data set, made through the services so it obeys every business rule, with
+segments to explore: audiences added by hand and by rules (premium customers who opened in the last 30 days, a
+win-back segment with a nested group), a loyalty-tier group over lifetime value, and a suppression list. Rule audiences
+are materialized before the command ends, so their counts, members and explanations are there when `make run` has
+started. It prints a line per step, with counts.
 
 Idempotent: each thing is looked up by its name (or email) first and only created when missing, and the subscribers
 come from a fixed seed, so a second run adds nothing and an interrupted run is completed by the next one.
@@ -8,7 +12,7 @@ Audiences get a few weeks of daily counts the first time, so that their growth c
 
 import datetime as dt
 import random
-from dataclasses import dataclass, field
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -17,184 +21,54 @@ from django.db.models import Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from audiences.models import Audience, AudienceDailyCount, MarketingList
+from audiences.groups import TierSpec, loyalty_tiers_create
+from audiences.membership import audience_materialize
+from audiences.models import Audience, AudienceDailyCount, AudienceGroup, ListMembership, MarketingList
 from audiences.selectors import audience_members, reachable
-from audiences.services import audience_create, default_audience, list_create
+from audiences.services import (
+    audience_create,
+    default_audience,
+    list_add_subscriber,
+    list_create,
+    list_set_composition,
+)
 from audiences.tasks import record_daily_counts
+from core.errors import ApplicationError
+from core.management.demo_data import (
+    AUDIENCES,
+    CAMPAIGNS,
+    CUSTOM_FIELDS,
+    DEFAULT_SUBSCRIBER_COUNT,
+    DEMO_EVENT_PREFIX,
+    ENGAGEMENT_DAYS,
+    ENGAGEMENT_REFRESH,
+    HISTORY_DAYS,
+    LISTS,
+    LOYALTY_FIELD,
+    LOYALTY_GROUP,
+    LOYALTY_TIERS,
+    OPEN_RATES,
+    SEED,
+    SUBSCRIPTION_TYPES,
+    SUPPRESSION_LIST,
+    TAGS,
+    DemoSubscriber,
+    generate_subscribers,
+    is_suppressed,
+    rule_audiences,
+)
 from subscribers.models import CustomField, EngagementEvent, Subscriber, SubscriptionType, Tag
 from subscribers.services import custom_field_create, subscriber_create, subscription_type_create, tag_create
 from subscribers.services.engagement import EngagementEventInput, engagement_events_record
 
-SEED = 20240315
-DEFAULT_SUBSCRIBER_COUNT = 300
-DOMAINS = ("example.com", "example.org")
-
-NEWSLETTER = "Monthly Newsletter"
-PROMOTIONS = "Promotional Emails"
-PRODUCT_UPDATES = "Product Updates"
-EVENTS = "Events & Webinars"
-SUBSCRIPTION_TYPES = {
-    NEWSLETTER: "Our best stories, customer tips and company news, once a month.",
-    PROMOTIONS: "Sales, discount codes and limited-time offers, a few times a month.",
-    PRODUCT_UPDATES: "New features, releases and improvements to the products you use.",
-    EVENTS: "Invitations to webinars, workshops and in-person events near you.",
-}
-# Share of subscribers who gave consent to each type (the rest withdrew it or never chose).
-CONSENT_RATES = {NEWSLETTER: 0.7, PROMOTIONS: 0.45, PRODUCT_UPDATES: 0.55, EVENTS: 0.3}
-
-CUSTOM_FIELDS: list[dict[str, Any]] = [
-    {
-        "name": "customer_type",
-        "field_type": CustomField.FieldType.DROPDOWN,
-        "values": ["retail", "premium", "enterprise"],
-        "default": "retail",
-        "description": "Commercial tier of the customer.",
-    },
-    {"name": "lifetime_value", "field_type": CustomField.FieldType.NUMBER, "description": "Total spend to date, USD."},
-    {"name": "date_of_birth", "field_type": CustomField.FieldType.DATE, "description": "For birthday offers."},
-    {
-        "name": "preferred_language",
-        "field_type": CustomField.FieldType.STRING,
-        "default": "en",
-        "description": "ISO 639-1 code of the language emails are sent in.",
-    },
-    {
-        "name": "vip",
-        "field_type": CustomField.FieldType.BOOLEAN,
-        "default": False,
-        "description": "Hand-picked customers who get early access and a dedicated contact.",
-    },
-]
-
-VIP_TAG = "VIP"
-TAGS = (VIP_TAG, "Early Adopter", "Webinar Attendee", "Churn Risk", "Black Friday 2024")
-TAG_RATES = {"Early Adopter": 0.12, "Webinar Attendee": 0.15, "Churn Risk": 0.08, "Black Friday 2024": 0.2}
-
-HIGH_VALUE = "High-Value Customers"
-NEWSLETTER_READERS = "Newsletter Readers"
-ENTERPRISE = "Enterprise Accounts"
-RECENTLY_ENGAGED = "Recently Engaged"
-AUDIENCES = (HIGH_VALUE, NEWSLETTER_READERS, ENTERPRISE, RECENTLY_ENGAGED)
-HIGH_VALUE_THRESHOLD = 2500
-
-# (name, mode, audience name or None for "All Subscribers", share of subscribers in it for static lists)
-LISTS: tuple[tuple[str, str, str | None, float], ...] = (
-    ("Spring Sale 2025", MarketingList.Mode.STATIC, None, 0.25),
-    ("Webinar Registrants", MarketingList.Mode.STATIC, None, 0.15),
-    ("Beta Testers", MarketingList.Mode.STATIC, RECENTLY_ENGAGED, 0.08),
-    ("High-Value Customers (auto)", MarketingList.Mode.DYNAMIC, HIGH_VALUE, 0.0),
-    ("Newsletter Readers (auto)", MarketingList.Mode.DYNAMIC, NEWSLETTER_READERS, 0.0),
-)
-
-FIRST_NAMES = (
-    "Olivia Liam Emma Noah Amelia Oliver Ava Elijah Sophia James Isabella William Mia Benjamin Charlotte Lucas "
-    "Harper Henry Evelyn Theodore Luna Jack Camila Levi Gianna Alexander Elizabeth Jackson Eleanor Mateo Ella "
-    "Daniel Abigail Michael Sofia Mason Avery Sebastian Scarlett Ethan Emily Logan Aria Owen Penelope Samuel "
-    "Chloe Jacob Layla Asher Mila Aiden Nora John Hazel Joseph Madison Wyatt Ellie David Lily Leo Nova Luke "
-    "Isla Julian Grace Hudson Violet Grayson Aurora Matthew Riley Ezra Zoey Gabriel Willow Carter Emilia Isaac "
-    "Stella Jayden Zoe Luca Victoria Anthony Hannah Dylan Addison Lincoln Leah Thomas Lucy Maverick Eliana"
-).split()
-LAST_NAMES = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson "
-    "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis "
-    "Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall "
-    "Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes "
-    "Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard "
-    "Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price"
-).split()
-# Demo engagement: who opened (share of active subscribers by customer type) and the campaigns they opened.
-OPEN_RATES = {"premium": 0.6, "enterprise": 0.4, "retail": 0.2}
-CAMPAIGNS = (
-    ("spring-sale-2025", "https://shop.example.com/spring-sale"),
-    ("newsletter-2025-05", "https://blog.example.com/may-highlights"),
-    ("product-update-42", "https://example.com/releases/42"),
-)
-ENGAGEMENT_DAYS = 30
-ENGAGEMENT_REFRESH = dt.timedelta(days=7)
-DEMO_EVENT_PREFIX = "demo:"
-HISTORY_DAYS = 21
-
-LANGUAGES = ("en", "en", "en", "en", "es", "es", "fr", "de", "pt", "it")
-INACTIVE_REASONS = ("Unsubscribed from all emails", "Hard bounce: mailbox does not exist", "Marked an email as spam")
-
-
-@dataclass
-class DemoSubscriber:
-    """One generated subscriber, in terms of names (resolved to public ids when created)."""
-
-    email: str
-    first_name: str
-    last_name: str
-    active: bool
-    inactive_reason: str | None
-    fields: dict[str, Any]
-    consent: dict[str, bool]
-    audiences: list[str] = field(default_factory=list)
-    lists: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-
-
-def _customer(rng: random.Random) -> tuple[str, float]:
-    roll = rng.random()
-    if roll < 0.1:
-        return "enterprise", round(rng.uniform(5_000, 60_000), 2)
-    if roll < 0.35:
-        return "premium", round(rng.uniform(400, 6_000), 2)
-    return "retail", round(rng.uniform(0, 900), 2)
-
-
-def generate_subscribers(count: int, *, seed: int = SEED) -> list[DemoSubscriber]:
-    """The same `count` subscribers for the same seed; the first n of a longer run are those of a shorter one."""
-    rng = random.Random(seed)  # noqa: S311 - demo data must be reproducible, not secret
-    taken: set[str] = set()
-    people = []
-    static_lists = [(name, share) for name, mode, _, share in LISTS if mode == MarketingList.Mode.STATIC]
-    for _ in range(count):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        domain = rng.choice(DOMAINS)
-        local, suffix = f"{first}.{last}".lower(), 1
-        while f"{local}@{domain}" in taken:
-            suffix += 1
-            local = f"{first}.{last}{suffix}".lower()
-        email = f"{local}@{domain}"
-        taken.add(email)
-
-        customer_type, lifetime_value = _customer(rng)
-        vip = lifetime_value >= 20_000 or (customer_type == "premium" and lifetime_value >= 5_000)
-        fields: dict[str, Any] = {
-            "customer_type": customer_type,
-            "lifetime_value": lifetime_value,
-            "preferred_language": rng.choice(LANGUAGES),
-            "vip": vip,
-        }
-        if rng.random() < 0.85:
-            fields["date_of_birth"] = (dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(20_000))).isoformat()
-
-        active = rng.random() >= 0.08
-        reason = None if active else rng.choice(INACTIVE_REASONS)
-        consent: dict[str, bool] = {}
-        for type_name, rate in CONSENT_RATES.items():
-            if rng.random() < 0.9:  # the rest never chose either way
-                consent[type_name] = active and rng.random() < rate
-
-        person = DemoSubscriber(email, first, last, active, reason, fields, consent)
-        if lifetime_value >= HIGH_VALUE_THRESHOLD:
-            person.audiences.append(HIGH_VALUE)
-        if consent.get(NEWSLETTER):
-            person.audiences.append(NEWSLETTER_READERS)
-        if customer_type == "enterprise":
-            person.audiences.append(ENTERPRISE)
-        if active and rng.random() < 0.3:
-            person.audiences.append(RECENTLY_ENGAGED)
-        person.lists = [name for name, share in static_lists if rng.random() < share]
-        person.tags = [VIP_TAG] if vip else []
-        person.tags += [name for name, rate in TAG_RATES.items() if rng.random() < rate]
-        people.append(person)
-    return people
+PROGRESS_EVERY = 100  # subscribers created between two progress lines
 
 
 class Command(BaseCommand):
-    help = "Load demo data (subscription types, custom fields, tags, audiences, lists, subscribers). Safe to re-run."
+    help = (
+        "Load demo data (subscription types, custom fields, tags, subscribers with engagement, lists, a suppression "
+        "list, audiences by hand and by rules, loyalty tiers), printing each step. Safe to re-run."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -205,24 +79,54 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, subscribers: int, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
         self.created: dict[str, int] = {}
+        started = time.monotonic()
         with transaction.atomic():
             types = {name: self._subscription_type(name, text) for name, text in SUBSCRIPTION_TYPES.items()}
+            self._progress("Subscription types", len(types), "subscription types")
             for definition in CUSTOM_FIELDS:
                 self._custom_field(definition)
+            self._progress("Custom fields", len(CUSTOM_FIELDS), "custom fields")
             tags = {name: self._tag(name) for name in TAGS}
+            self._progress("Tags", len(tags), "tags")
             audiences = {name: self._audience(name) for name in AUDIENCES}
+            self._progress("Audiences added by hand", len(audiences), "audiences")
             lists = {
                 name: self._list(name, mode, audiences[audience] if audience else default_audience())
                 for name, mode, audience, _ in LISTS
             }
+            self._progress("Lists", len(lists), "lists")
             people = generate_subscribers(max(subscribers, 0))
             self._subscribers(people, types, tags, audiences, lists)
+            self._progress("Subscribers", len(people), "subscribers")
             self._engagement(people)
-            self._count_history()
-        if options["verbosity"] >= 1:
+            demo_events = EngagementEvent.objects.filter(event_id__startswith=DEMO_EVENT_PREFIX).count()
+            self._progress("Engagement events (opens and clicks)", demo_events, "engagement events")
+            suppressed = self._suppression_list(people)
+            self._progress(f'Suppression list "{SUPPRESSION_LIST}" (members)', suppressed, "suppressed subscribers")
+            segments = self._rule_audiences(types)
+            self._progress("Rule audiences", len(segments), "rule audiences")
+            tiers = self._loyalty_tiers()
+            self._progress(f'Loyalty tiers of "{LOYALTY_GROUP}"', len(tiers), "loyalty tiers")
+        # After the commit: in embedded mode the in-process jobs have materialized them by now; with a worker, do it
+        # here rather than leave the demo's segments empty until it gets to them.
+        for audience in [*segments, *tiers]:
+            self._materialize(audience)
+        self._count_history()
+        self._progress("Daily counts for the growth charts", AudienceDailyCount.objects.count(), "daily counts")
+        if self.verbosity >= 1:
             made = ", ".join(f"{count} {what}" for what, count in self.created.items() if count) or "nothing"
-            self.stdout.write(self.style.SUCCESS(f"Demo data ready (created {made})."))
+            elapsed = time.monotonic() - started
+            self.stdout.write(self.style.SUCCESS(f"Demo data ready in {elapsed:.1f} s (created {made})."))
+
+    def _progress(self, label: str, total: int, what: str | None) -> None:
+        """One line per step: how many there are, and how many this run created."""
+        if self.verbosity < 1:
+            return
+        new = f" ({self.created.get(what, 0)} new)" if what else ""
+        self.stdout.write(f"{label}: {total}{new}")
+        self.stdout.flush()
 
     def _count(self, what: str, created: bool) -> None:
         self.created[what] = self.created.get(what, 0) + int(created)
@@ -282,6 +186,9 @@ class Command(BaseCommand):
                 ],
             )
             self._count("subscribers", True)
+            if self.verbosity >= 1 and self.created["subscribers"] % PROGRESS_EVERY == 0:
+                self.stdout.write(f"  {self.created['subscribers']} subscribers created...")
+                self.stdout.flush()
 
     def _engagement(self, people: list[DemoSubscriber]) -> None:
         """Opens (and some clicks) over the last 30 days, most of them by premium customers. Skipped while the last
@@ -330,6 +237,64 @@ class Command(BaseCommand):
         for start in range(0, len(events), 1000):
             outcome = engagement_events_record(events=events[start : start + 1000])
             self.created["engagement events"] = self.created.get("engagement events", 0) + outcome.accepted
+
+    def _suppression_list(self, people: list[DemoSubscriber]) -> int:
+        """A static list flagged as suppression, holding the few demo subscribers who asked never to be emailed:
+        they stay in their audiences and lists, but no count of reachable members includes them. Answers its size."""
+        existing = MarketingList.objects.filter(name=SUPPRESSION_LIST).first()
+        self._count("suppression lists", existing is None)
+        suppression = existing
+        if suppression is None:
+            suppression = list_create(
+                name=SUPPRESSION_LIST, mode=MarketingList.Mode.STATIC, audience=default_audience()
+            )
+            suppression = list_set_composition(marketing_list=suppression, is_suppression=True)
+        emails = [person.email for person in people if is_suppressed(person.email)]
+        members = set(ListMembership.objects.filter(marketing_list=suppression).values_list("subscriber_id", flat=True))
+        wanted = Subscriber.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails).order_by("pk")
+        for subscriber in wanted.exclude(pk__in=members):
+            list_add_subscriber(marketing_list=suppression, subscriber=subscriber)
+            self._count("suppressed subscribers", True)
+        return ListMembership.objects.filter(marketing_list=suppression).count()
+
+    def _rule_audiences(self, types: dict[str, SubscriptionType]) -> list[Audience]:
+        made = []
+        ids = {name: subscription_type.public_id for name, subscription_type in types.items()}
+        for name, rules in rule_audiences(subscription_types=ids).items():
+            existing = Audience.objects.filter(name__iexact=name).first()
+            self._count("rule audiences", existing is None)
+            made.append(existing or audience_create(name=name, rules=rules))
+        return made
+
+    def _loyalty_tiers(self) -> list[Audience]:
+        """A loyalty-tier group over lifetime value: each subscriber with a value is in exactly one tier."""
+        group = AudienceGroup.objects.filter(name=LOYALTY_GROUP, kind=AudienceGroup.Kind.LOYALTY_TIERS).first()
+        if group is None:
+            try:
+                group, _ = loyalty_tiers_create(
+                    name=LOYALTY_GROUP,
+                    value_field=LOYALTY_FIELD,
+                    tiers=[TierSpec(name=name, min=low) for name, low in LOYALTY_TIERS],
+                )
+            except ApplicationError as error:  # e.g. a tier's name taken by an audience of the user's
+                reasons = "; ".join(issue.message for issue in error.issues) or error.message
+                self.stderr.write(f"Loyalty tiers not created: {reasons}")
+                return []
+            self.created["loyalty tiers"] = len(LOYALTY_TIERS)
+        return list(group.audiences.order_by("tier_min", "pk"))
+
+    def _materialize(self, audience: Audience) -> None:
+        audience.refresh_from_db()
+        if audience.status != Audience.Status.READY:
+            audience_materialize(audience_pk=audience.pk, generation=audience.rules_generation)
+            audience.refresh_from_db()
+        if self.verbosity >= 1:
+            members = audience_members(audience)
+            self.stdout.write(
+                f'Audience "{audience.name}": {audience.status}, {members.count()} members '
+                f"({reachable(members).count()} reachable)"
+            )
+            self.stdout.flush()
 
     def _count_history(self) -> None:
         """Today's count of every audience, and for audiences without any history, three weeks of made-up daily counts
