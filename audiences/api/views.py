@@ -246,7 +246,9 @@ class AudienceRulesView(AudienceApiView):
     def post(self, request: Request, audience_id: str) -> Response:
         audience = self.get_object(audience_id)
         data = request.data
-        # Either {"rules": {...group...}} or the group itself.
+        # Either {"rules": {...group...}} (as GET answers it) or the group itself, which the compiler checks.
+        if isinstance(data, dict) and "rules" in data:
+            data = self.parse(s.AudienceRulesSerializer)
         rules = data.get("rules") if isinstance(data, dict) and "rules" in data else data
         audience = services.audience_update(
             audience=audience, rules=rules, expected_version=expected_version(request, data)
@@ -323,6 +325,7 @@ class ListCompositionView(ListApiView):
         marketing_list = services.list_set_composition(
             marketing_list=marketing_list,
             is_suppression=data.get("is_suppression"),
+            archived=data.get("archived"),
             expected_version=expected_version(request, data),
             **parts,
         )
