@@ -146,6 +146,12 @@ def custom_field_update(
     the rest may change. A discovered field's type was a guess: it may change, which defines the field, as
     `discovered=False` does. A defined field cannot become discovered again."""
     custom_field = lock_for_change(custom_field, expected_version=expected_version)
+    if changes.pop("name", custom_field.name) != custom_field.name:
+        raise Conflict(
+            "A custom field's name and type cannot change",
+            code="VALIDATION_ERROR",
+            issues=[Issue("name", "Create a new field and move the data instead")],
+        )
     discovered = changes.pop("discovered", custom_field.discovered)
     if discovered and not custom_field.discovered:
         raise ValidationFailed.on("discovered", "A defined field cannot become discovered; delete it instead")
@@ -157,17 +163,14 @@ def custom_field_update(
             changes.get("values", custom_field.values),
             changes.get("default", custom_field.default),
         )
-        changes.pop("name", None)
         fields = {"field_type": custom_field.field_type, **changes, "values": values, "default": default}
         return _define_discovered(custom_field, **fields)
-    for fixed, label in (("name", "name"), ("field_type", "type")):
-        if fixed in changes and changes[fixed] != getattr(custom_field, fixed):
-            raise Conflict(
-                "A custom field's name and type cannot change",
-                code="VALIDATION_ERROR",
-                issues=[Issue(label, "Create a new field and move the data instead")],
-            )
-        changes.pop(fixed, None)
+    if changes.pop("field_type", custom_field.field_type) != custom_field.field_type:
+        raise Conflict(
+            "A custom field's name and type cannot change",
+            code="VALIDATION_ERROR",
+            issues=[Issue("type", "Create a new field and move the data instead")],
+        )
     values, default = _check_custom_field(
         custom_field.field_type,
         changes.get("values", custom_field.values),

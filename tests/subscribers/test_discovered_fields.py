@@ -327,3 +327,15 @@ def test_staff_define_a_discovered_field_in_the_admin(admin_client, api):
     assert (field.field_type, field.discovered, field.version) == ("number", False, 2)
     page = admin_client.get(url)
     assert "field_type" not in page.context["adminform"].form.fields  # defined: the type is fixed now
+
+
+def test_a_discovered_field_keeps_its_name(api):
+    created_id(api.post("/api/subscribers", {"first_name": "A", "email": "a@example.com",
+                                             "additional_fields_data": {"seats": 3}}))  # fmt: skip
+    field = custom_fields(api)["seats"]
+
+    assert_error(api.put(f"/api/custom-fields/{field['id']}", {"name": "chairs"}), 409, "VALIDATION_ERROR", "name")
+    assert created_id(api.put(f"/api/custom-fields/{field['id']}", {"description": "Licensed seats"})) == field["id"]
+
+    read = api.get(f"/api/custom-fields/{field['id']}").json()
+    assert (read["name"], read["discovered"], read["description"]) == ("seats", True, "Licensed seats")
