@@ -209,7 +209,8 @@ def _custom_field_entry(definition: CustomField, column: str) -> dict[str, Any] 
     entry: dict[str, Any] = {
         "name": f"{column}.{definition.name}",
         "label": definition.name,
-        "description": definition.description,
+        "description": definition.description
+        or ("Found in subscriber data; its type is inferred from the values" if definition.discovered else ""),
         "group": CUSTOM,
         "input": input_type,
         "window": False,

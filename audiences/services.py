@@ -413,14 +413,16 @@ def list_set_composition(
     *,
     marketing_list: MarketingList,
     is_suppression: bool | None = None,
+    archived: bool | None = None,
     include_lists: list[MarketingList] | None = None,
     include_audiences: list[Audience] | None = None,
     exclude_lists: list[MarketingList] | None = None,
     exclude_audiences: list[Audience] | None = None,
     expected_version: int | None = None,
 ) -> MarketingList:
-    """Flag a suppression list, and make a list the union of other lists and audiences minus excluded ones
-    (None leaves a part as it is). A list may not include or exclude itself, directly or through others."""
+    """Flag a suppression list (or an archived one, as `list_set_archived` does), and make a list the union of other
+    lists and audiences minus excluded ones (None leaves a part as it is). A list may not include or exclude itself,
+    directly or through others."""
     marketing_list = lock_for_change(marketing_list, expected_version=expected_version)
     parts = {
         "include_lists": include_lists,
@@ -443,6 +445,9 @@ def list_set_composition(
     if is_suppression is not None and is_suppression != marketing_list.is_suppression:
         marketing_list.is_suppression = is_suppression
         fields.append("is_suppression")
+    if archived is not None and archived != marketing_list.archived:
+        marketing_list.archived = archived
+        fields.append("archived")
     composed = any(getattr(marketing_list, name).exists() for name in parts)
     if composed != marketing_list.composed:
         marketing_list.composed = composed

@@ -26,6 +26,7 @@ from core.ids import PUBLIC_ID_RANDOM_LENGTH
 from imports.models import ImportJob, ImportRowError
 from imports.rows import CleanRow, RowValidator
 from subscribers.models import Subscriber
+from subscribers.services.catalog import custom_fields_discover
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -326,6 +327,8 @@ class BatchRunner:
     batch_size: int = field(default_factory=lambda: settings.IMPORT_BATCH_SIZE)
     after_batch: Callable[[ImportJob], None] | None = None
     changed_anything: bool = False
+    # Custom-field keys of the file that have a definition (or were discovered): no need to look them up again.
+    known_keys: set[str] = field(default_factory=set)
 
     def run(self, rows: Iterator[tuple[int, dict[str, str]]], should_stop: Callable[[], bool]) -> bool:
         """Answers True when every row was processed, False when `should_stop` said so between batches."""
@@ -385,6 +388,8 @@ class BatchRunner:
             else:
                 member_pks, counts = _portable_apply(job.import_type, clean, self.validator.defaults)
                 _add_members(target, member_pks)
+            if clean and not job.dry_run and job.import_type != ImportJob.ImportType.REMOVE_ONLY:
+                self._discover_custom_fields(clean)
             ImportRowError.objects.bulk_create([p.as_model(job) for p in problems])
             self._record(len(raw_rows), counts, len(problems))
         if counts.created or counts.updated or counts.removed:
@@ -393,6 +398,17 @@ class BatchRunner:
             self.after_batch(job)
         if settings.IMPORT_BATCH_PAUSE_SECONDS:
             time.sleep(settings.IMPORT_BATCH_PAUSE_SECONDS)  # a testing aid: lets a test kill a worker mid-import
+
+    def _discover_custom_fields(self, rows: list[CleanRow]) -> None:
+        """Register the file's keys that no custom field names, once per batch (and no more once all are known)."""
+        if not self.known_keys:
+            self.known_keys = {definition.name for definition in self.validator.all_definitions}
+        pending = set(self.validator.plan.custom.values()) - self.known_keys
+        if not pending:
+            return
+        values = [{key: row.fields[key] for key in pending if key in row.fields} for row in rows]
+        custom_fields_discover(values=values)
+        self.known_keys |= {key for data in values for key in data}
 
     def _record(self, rows: int, counts: Counts, invalid: int) -> None:
         job = self.job

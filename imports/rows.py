@@ -279,6 +279,9 @@ class RowValidator:
 
     def __init__(self, plan: ColumnPlan, definitions: list[CustomField]) -> None:
         self.plan = plan
+        self.all_definitions = definitions
+        # A discovered field's type is a hint, not a rule: its values are stored as given, like a key without one.
+        definitions = [definition for definition in definitions if not definition.discovered]
         self.definitions = definitions
         self.required_without_default = [d.name for d in definitions if d.required and d.default is None]
         self.defaults = {d.name: d.default for d in definitions if d.default is not None}

@@ -1,5 +1,6 @@
 """Reads for marketing emails, links and the token-authorized preference API."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -41,6 +42,11 @@ def subscription_type_named(public_id: str, *, field: str) -> SubscriptionType:
     if found is None:
         raise InvalidPreference.on(field, f"Unknown subscription type: {public_id}")
     return found
+
+
+def subscription_type_pks(public_ids: Iterable[str]) -> list[int]:
+    """The primary keys of the subscription types named (unknown ids are left out)."""
+    return list(SubscriptionType.objects.filter(public_id__in=list(public_ids)).values_list("pk", flat=True))
 
 
 def link_claims(purpose: Purpose, token: str) -> LinkClaims:

@@ -415,24 +415,35 @@ class SubscriptionTypeAdmin(ServiceModelAdmin):
 class CustomFieldForm(PublicModelForm):
     class Meta:
         model = CustomField
-        fields = ("name", "field_type", "values", "required", "default", "description")
-        help_texts = {"default": 'A JSON value: 42, "gold", true, "2024-01-31".'}
+        fields = ("name", "field_type", "values", "required", "default", "description", "discovered")
+        help_texts = {
+            "default": 'A JSON value: 42, "gold", true, "2024-01-31".',
+            "discovered": "Registered from data written without a definition, its type inferred and not enforced. "
+            "Untick it (or change the type) to define the field: its type is then enforced on every write.",
+        }
 
 
 @admin.register(CustomField)
 class CustomFieldAdmin(ServiceModelAdmin):
     form = CustomFieldForm
-    list_display = ("name", "field_type", "required", "default", "values", "public_id", "created_at")
-    list_filter = ("field_type", "required")
+    list_display = ("name", "field_type", "discovered", "required", "default", "values", "public_id", "created_at")
+    list_filter = ("discovered", "field_type", "required")
     search_fields = ("name", "=public_id")
-    fields = ("name", "field_type", "values", "required", "default", "description", *RECORD_FIELDS, EXPECTED_VERSION)
+    fields = (
+        "name", "field_type", "discovered", "values", "required", "default", "description",
+        *RECORD_FIELDS, EXPECTED_VERSION,
+    )  # fmt: skip
     readonly_fields = RECORD_FIELDS
     issue_fields = {"type": "field_type"}
 
     def get_readonly_fields(self, request: HttpRequest, obj: CustomField | None = None) -> tuple[str, ...]:
         readonly = super().get_readonly_fields(request, obj)
+        if obj is None:
+            return ("discovered", *readonly)  # what staff create is defined
+        if obj.discovered:
+            return ("name", *readonly)  # the inferred type was a guess: it may change, which defines the field
         # Stored values and rules depend on them: custom_field_update refuses to change either.
-        return ("name", "field_type", *readonly) if obj is not None else readonly
+        return ("name", "field_type", "discovered", *readonly)
 
     def service_save(
         self, request: HttpRequest, form: ModelForm, formsets: list[BaseFormSet], change: bool
@@ -447,7 +458,9 @@ class CustomFieldAdmin(ServiceModelAdmin):
                 default=data["default"],
                 description=data["description"],
             )
-        changes = self.changed_values(form, ("values", "required", "default", "description"))
+        changes = self.changed_values(
+            form, ("field_type", "discovered", "values", "required", "default", "description")
+        )
         if "values" in changes:
             changes["values"] = changes["values"] or []
         if not changes:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from core.conditions.values import as_number
 from core.errors import Issue
 from subscribers.models import CustomField
+
+# How filters read a date (core.conditions.expressions.JsonDate): text starting YYYY-MM-DD.
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 MAX_KEYS = 200
 MAX_VALUE_LENGTH = 10_000
@@ -70,6 +74,25 @@ def coerce_value(field_type: str, value: Any, allowed: list[Any]) -> Any:
     return text
 
 
+def infer_field_type(value: Any) -> str | None:
+    """The type a discovered key takes from a JSON value: true/false boolean, a number number, text that reads as an
+    ISO 8601 date (or date-time) date, any other text string. Null says nothing (None); an object or a list is kept
+    as string (filters then compare its JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return FieldType.BOOLEAN
+    if isinstance(value, int | float | Decimal):
+        return FieldType.NUMBER
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        try:
+            if parse_date(value) or parse_datetime(value):
+                return FieldType.DATE
+        except ValueError:
+            pass  # shaped like a date, but not one (2024-02-30)
+    return FieldType.STRING
+
+
 def validate_additional_fields(
     data: Mapping[str, Any],
     *,
@@ -77,10 +100,12 @@ def validate_additional_fields(
     apply_defaults: bool,
     field_prefix: str = "additional_fields_data",
 ) -> tuple[dict[str, Any], list[Issue]]:
-    """Check values against their definitions (keys without one are kept as given). With `apply_defaults`, missing
-    fields take their default and a missing required field without a default is an issue."""
+    """Check values against their staff-made definitions (keys without one, or with a discovered one, are kept as
+    given). With `apply_defaults`, missing fields take their default and a missing required field without a default
+    is an issue."""
     if definitions is None:
-        definitions = list(CustomField.objects.all())
+        definitions = list(CustomField.objects.filter(discovered=False))
+    definitions = [definition for definition in definitions if not definition.discovered]
     issues: list[Issue] = []
     if len(data) > MAX_KEYS:
         return dict(data), [Issue(field_prefix, f"at most {MAX_KEYS} custom fields")]

@@ -77,7 +77,13 @@ class SubscriptionPreference(models.Model):
 
 
 class CustomField(PublicModel):
-    """A typed definition for one key of `additional_fields_data`."""
+    """A typed definition for one key of `additional_fields_data`.
+
+    Staff define fields (`discovered=False`): their type is enforced on every write. A key written without a
+    definition is registered as `discovered`, typed by the first value seen (`subscribers.custom_fields
+    .infer_field_type`): that type is a hint for filters and the segment builder, not a rule, so values of other types
+    are still stored under it. Defining a discovered field (create it by name, or set `discovered` to false) makes its
+    type a rule from then on."""
 
     PUBLIC_ID_PREFIX = "cf"
 
@@ -94,6 +100,11 @@ class CustomField(PublicModel):
     required = models.BooleanField(default=False)
     default = models.JSONField(null=True, blank=True)
     description = models.CharField(max_length=500, blank=True, default="")
+    discovered = models.BooleanField(
+        default=False,
+        db_index=True,
+        help_text="Registered from data written without a definition; its type is inferred, and not enforced.",
+    )
 
     class Meta:
         ordering = ("name",)

@@ -9,6 +9,7 @@ from audiences.groups import MAX_TIERS, Tier, TierSpec, plain_number
 from audiences.models import Audience, AudienceGroup
 from core.api.fields import TimestampField
 from core.api.pagination import CursorPageSerializer
+from core.api.serializers import InputSerializer, RecordInputSerializer
 from core.conditions.values import MAX_NUMBER
 from subscribers.api.serializers import SubscriberOutputSerializer
 
@@ -30,7 +31,8 @@ class NumberField(serializers.Field):
         return plain_number(value)
 
 
-class TierInputSerializer(serializers.Serializer):
+class TierInputSerializer(InputSerializer):
+    echo_fields = frozenset({"count", "status", "materialized_at"})  # a group's audiences as GET answers them
     id = serializers.CharField(max_length=64, required=False, help_text="On update: the tier audience this tier is.")
     name = serializers.CharField(max_length=200)
     min = NumberField(help_text="The tier covers values >= min.")
@@ -53,6 +55,13 @@ class TierInputSerializer(serializers.Serializer):
         return data
 
 
+class TierCreateSerializer(TierInputSerializer):
+    """A tier of a new group: an `id` (a tier of the group a body was read from) is ignored."""
+
+    echo_fields = TierInputSerializer.echo_fields | {"id"}
+    id = None
+
+
 def tier_specs(rows: list[dict]) -> list[TierSpec]:
     return [
         TierSpec(
@@ -66,14 +75,19 @@ def tier_specs(rows: list[dict]) -> list[TierSpec]:
     ]
 
 
-class LoyaltyTiersInputSerializer(serializers.Serializer):
+class LoyaltyTiersInputSerializer(RecordInputSerializer):
+    """Takes back a group as GET /api/audiences/groups/{id} answers it: its `audiences` are the tiers."""
+
+    echo_fields = RecordInputSerializer.echo_fields | {"kind"}
+    aliases = {"audiences": "tiers"}
+
     name = serializers.CharField(max_length=200)
     value_field = serializers.CharField(
         max_length=200,
         help_text="A number field of the condition language: additional_fields_data.<key> of a number custom field, "
         "or an engagement count or amount such as engagement.purchase_amount.",
     )
-    tiers = TierInputSerializer(many=True, min_length=1, max_length=MAX_TIERS)
+    tiers = TierCreateSerializer(many=True, min_length=1, max_length=MAX_TIERS)
 
 
 class LoyaltyTiersUpdateSerializer(LoyaltyTiersInputSerializer):
@@ -82,6 +96,7 @@ class LoyaltyTiersUpdateSerializer(LoyaltyTiersInputSerializer):
 
     name = serializers.CharField(max_length=200, required=False)
     value_field = serializers.CharField(max_length=200, required=False)
+    tiers = TierInputSerializer(many=True, min_length=1, max_length=MAX_TIERS)
     version = serializers.IntegerField(min_value=1, required=False)
 
 

@@ -5,9 +5,10 @@ from rest_framework import serializers
 
 from audiences.models import Audience, MarketingList
 from core.api.fields import TimestampField
+from core.api.serializers import InputSerializer, RecordInputSerializer
 
 
-class AudienceInputSerializer(serializers.Serializer):
+class AudienceInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=200)
     rules = serializers.JSONField(required=False, allow_null=True)
     version = serializers.IntegerField(min_value=1, required=False)
@@ -42,38 +43,47 @@ class AudienceOutputSerializer(serializers.ModelSerializer):
         fields = ("id", "name", "created_at", "updated_at", "version")
 
 
-class MembershipInputSerializer(serializers.Serializer):
+class MembershipInputSerializer(InputSerializer):
     subscriber_id = serializers.CharField(max_length=64)
 
 
-class ListInputSerializer(serializers.Serializer):
+def is_echoed_job(entry: Any) -> bool:
+    """A `jobs` entry as GET answers it (with an `id`): a job already started, which a write leaves alone."""
+    return isinstance(entry, dict) and "id" in entry
+
+
+class ListInputSerializer(RecordInputSerializer):
+    echo_fields = RecordInputSerializer.echo_fields | {"audience_name"}
+
     name = serializers.CharField(max_length=200)
     mode = serializers.ChoiceField(choices=MarketingList.Mode.choices)
     audience_id = serializers.CharField(max_length=64)
     jobs = serializers.ListField(
-        child=serializers.DictField(),
+        child=serializers.JSONField(),
         max_length=100,
         required=False,
         help_text="Imports to start into the list, each {file_url, import_type, columns_mapping?}; they run in turn. "
-        "A non-empty array needs the imports:write scope as well as lists:write.",
+        "A new job needs the imports:write scope as well as lists:write. Jobs as GET answers them (with an `id`) "
+        "are the list's history, and are ignored.",
     )
     version = serializers.IntegerField(min_value=1, required=False)
 
     def validate_jobs(self, value: list) -> list:
-        """Each entry {file_url, import_type, columns_mapping?} starts an import into the list (they run in turn)."""
-        from imports.api.serializers import ListJobSerializer
+        """Each new entry {file_url, import_type, columns_mapping?} starts an import into the list (they run in
+        turn); an entry with an `id` is a job as GET answers it, already started: checked, then left out."""
+        from imports.api.serializers import JobEchoSerializer, ListJobSerializer
 
-        jobs = ListJobSerializer(data=value, many=True)
-        if not jobs.is_valid():
-            raise serializers.ValidationError(
-                [
-                    f"jobs.{index}.{name}: {message}"
-                    for index, errors in enumerate(jobs.errors)
-                    for name, messages in errors.items()
-                    for message in messages
-                ]
-            )
-        return jobs.validated_data
+        errors: list[dict] = []
+        jobs: list[dict] = []
+        for entry in value:
+            echoed = is_echoed_job(entry)
+            job = (JobEchoSerializer if echoed else ListJobSerializer)(data=entry)
+            errors.append({} if job.is_valid() else job.errors)
+            if not echoed and not errors[-1]:
+                jobs.append(job.validated_data)
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return jobs
 
 
 class ListOutputSerializer(serializers.ModelSerializer):
@@ -111,10 +121,12 @@ class ListDetailSerializer(ListOutputSerializer):
         return [job_representation(job) for job in import_jobs_of(marketing_list=marketing_list)[:50]]
 
 
-class AudienceRulesSerializer(serializers.Serializer):
+class AudienceRulesSerializer(InputSerializer):
     """The rules of an audience: a group, checked in full by the condition compiler."""
 
+    id = serializers.CharField(read_only=True)
     rules = serializers.JSONField(allow_null=True)
+    version = serializers.IntegerField(min_value=1, required=False, write_only=True)
 
 
 class AudienceStatusSerializer(serializers.Serializer):
@@ -132,10 +144,13 @@ class AudienceCountSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Audience.Status.choices, help_text=STATUS_HELP)
 
 
-class ListCompositionSerializer(serializers.Serializer):
-    """How a list is composed: a suppression flag, and other lists and audiences it includes or excludes."""
+class ListCompositionSerializer(InputSerializer):
+    """How a list is composed: a suppression flag, and other lists and audiences it includes or excludes. `archived`
+    is the list's archive flag (as POST /api/lists/{id}/archive sets it)."""
 
+    id = serializers.CharField(read_only=True)
     is_suppression = serializers.BooleanField(required=False)
+    archived = serializers.BooleanField(required=False)
     include_lists = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50, required=False)
     include_audiences = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50, required=False)
     exclude_lists = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50, required=False)

@@ -138,8 +138,10 @@ class ListApiView(ApiView):
 
 
 def jobs_scopes(request: Request) -> tuple[str, ...]:
-    """A list create or update whose `jobs` array is not empty starts imports: it needs `imports:write` as well."""
-    if request.method in ("POST", "PUT") and isinstance(request.data, dict) and request.data.get("jobs"):
+    """A list create or update whose `jobs` array holds a new job starts imports: it needs `imports:write` as well
+    (jobs echoed from GET, with their `id`, start nothing)."""
+    jobs = request.data.get("jobs") if request.method in ("POST", "PUT") and isinstance(request.data, dict) else None
+    if isinstance(jobs, list) and any(not s.is_echoed_job(entry) for entry in jobs):
         return ("imports:write",)
     return ()
 
@@ -259,7 +261,9 @@ class AudienceRulesView(AudienceApiView):
     def post(self, request: Request, audience_id: str) -> Response:
         audience = self.get_object(audience_id)
         data = request.data
-        # Either {"rules": {...group...}} or the group itself.
+        # Either {"rules": {...group...}} (as GET answers it) or the group itself, which the compiler checks.
+        if isinstance(data, dict) and "rules" in data:
+            data = self.parse(s.AudienceRulesSerializer)
         rules = data.get("rules") if isinstance(data, dict) and "rules" in data else data
         audience = services.audience_update(
             audience=audience, rules=rules, expected_version=expected_version(request, data)
@@ -336,6 +340,7 @@ class ListCompositionView(ListApiView):
         marketing_list = services.list_set_composition(
             marketing_list=marketing_list,
             is_suppression=data.get("is_suppression"),
+            archived=data.get("archived"),
             expected_version=expected_version(request, data),
             **parts,
         )

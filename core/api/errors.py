@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
+from core.api.serializers import only_unknown_fields
 from core.errors import ApplicationError, Issue
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         return _respond(exc.status, envelope(exc.message, exc.code, exc.issues))
     if isinstance(exc, drf.ValidationError):
-        code, message = _validation_context(context)
+        if only_unknown_fields(exc.detail):
+            code, message = "VALIDATION_ERROR", "Unknown fields in the request body"
+        else:
+            code, message = _validation_context(context)
         return _respond(400, envelope(message, code, flatten_validation_detail(exc.detail)))
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         return _respond(401, envelope(str(exc.detail), "UNAUTHORIZED"))

@@ -10,13 +10,14 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from rest_framework import serializers
 
+from core.api.serializers import InputSerializer
 from core.errors import ApplicationError, Issue
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
 
-class PageRequestSerializer(serializers.Serializer):
+class PageRequestSerializer(InputSerializer):
     page = serializers.IntegerField(min_value=1, default=1)
     limit = serializers.IntegerField(min_value=1, default=DEFAULT_PAGE_SIZE)
     search = serializers.CharField(

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from core.api.serializers import InputSerializer
+
 
 class ContactsFileSerializer(serializers.Serializer):
     csv = serializers.FileField(help_text="One email or customer ID (sub_...) a line; an optional header line `email`.")
@@ -28,7 +30,8 @@ class RemoveStatisticsSerializer(serializers.Serializer):
     statistics = RemoveStatisticsBodySerializer()
 
 
-class ArchiveInputSerializer(serializers.Serializer):
+class ArchiveInputSerializer(InputSerializer):
+    echo_fields = frozenset({"id"})  # the answer's
     archived = serializers.BooleanField()
 
 

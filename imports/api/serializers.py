@@ -3,17 +3,49 @@ from typing import Any
 from rest_framework import serializers
 
 from core.api.fields import format_timestamp
+from core.api.serializers import InputSerializer
 from imports.models import ImportJob
 from imports.reports import error_report_url
 
+# What GET answers for a job (job_representation, job_detail_representation, dry_run_representation) besides the
+# fields a request sets: the server's to keep.
+JOB_ECHO_FIELDS = frozenset(
+    {
+        "id", "list_id", "status", "processed_rows", "total_rows", "created_contacts", "updated_contacts",
+        "removed_contacts", "invalid_contacts", "skipped_contacts", "error_details_url", "failure_reason",
+        "created_date", "started_date", "finished_date", "summary",
+    }
+)  # fmt: skip
 
-class ImportRequestSerializer(serializers.Serializer):
+
+class ImportFileInputSerializer(InputSerializer):
+    """A job's `import_file` as GET answers it; its audience is the job's owner's, its file name the server's."""
+
+    echo_fields = frozenset({"audience_id", "file_name"})
+    file_url = serializers.CharField(max_length=2000, required=False)
+    import_type = serializers.ChoiceField(choices=ImportJob.ImportType.choices, required=False)
+
+
+class ImportRequestSerializer(InputSerializer):
+    """Starts an import. Takes back a job as GET answers it (so that a job can be run again): its `import_file`
+    gives `file_url` and `import_type`, its counters and dates are ignored."""
+
+    echo_fields = JOB_ECHO_FIELDS
     file_url = serializers.CharField(max_length=2000)
     import_type = serializers.ChoiceField(choices=ImportJob.ImportType.choices)
     columns_mapping = serializers.DictField(
         child=serializers.CharField(max_length=200), required=False, allow_null=True, allow_empty=True
     )
     dry_run = serializers.BooleanField(required=False, default=False)
+    import_file = ImportFileInputSerializer(required=False, help_text="A job's import_file as GET answers it.")
+
+    def from_echo(self, data: dict[str, Any]) -> dict[str, Any]:
+        echoed = data.get("import_file")
+        if isinstance(echoed, dict):
+            for name in ("file_url", "import_type"):
+                if name in echoed and data.setdefault(name, echoed[name]) != echoed[name]:
+                    raise serializers.ValidationError({f"import_file.{name}": [f"Differs from {name}"]})
+        return super().from_echo(data)
 
     def validate_columns_mapping(self, value: dict | None) -> dict:
         if value and len(value) > 500:
@@ -21,14 +53,23 @@ class ImportRequestSerializer(serializers.Serializer):
         return value or {}
 
 
-class ListJobSerializer(serializers.Serializer):
-    """One entry of the `jobs` array of a list create or update."""
+class ListJobSerializer(InputSerializer):
+    """One new entry of the `jobs` array of a list create or update."""
 
     file_url = serializers.CharField(max_length=2000)
     import_type = serializers.ChoiceField(choices=ImportJob.ImportType.choices)
     columns_mapping = serializers.DictField(
         child=serializers.CharField(max_length=200), required=False, allow_null=True, allow_empty=True
     )
+
+
+class JobEchoSerializer(InputSerializer):
+    """An entry of a list's `jobs` as GET answers it: a job already started, which a list update leaves alone."""
+
+    echo_fields = JOB_ECHO_FIELDS - {"id"}
+    id = serializers.CharField(max_length=64)
+    import_file = ImportFileInputSerializer(required=False)
+    dry_run = serializers.BooleanField(required=False)
 
 
 class JobPageSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from core.api.fields import TimestampField
+from core.api.serializers import InputSerializer, RecordInputSerializer
 from preferences.models import MarketingEmail
 from preferences.selectors import PreferenceCenterState
 
@@ -13,7 +14,7 @@ MAX_HTML_LENGTH = 1_000_000
 # Marketing emails
 
 
-class MarketingEmailInputSerializer(serializers.Serializer):
+class MarketingEmailInputSerializer(RecordInputSerializer):
     """Create: name is needed. Update (partial=True): what is sent changes, the rest stays."""
 
     name = serializers.CharField(max_length=200)
@@ -136,31 +137,83 @@ class PreferencesSerializer(serializers.Serializer):
         )
 
 
-class PreferenceChoiceSerializer(serializers.Serializer):
+class PreferenceChoiceSerializer(InputSerializer):
     subscription_type_id = serializers.CharField(max_length=64)
     subscribe = serializers.BooleanField()
 
 
-class SubscriberUpdatesSerializer(serializers.Serializer):
+class SubscriptionStateInputSerializer(InputSerializer):
+    subscription_type_id = serializers.CharField(max_length=64)
+    subscribed = serializers.BooleanField()
+
+
+class PreferenceSubscriberInputSerializer(InputSerializer):
+    """`subscriber` as GET answers it: its `subscriptions` say what `subscription_updates` says; the email does not
+    change through a token."""
+
+    echo_fields = frozenset({"email"})
+    subscriptions = SubscriptionStateInputSerializer(many=True, max_length=200, allow_empty=True, required=False)
+
+    def validate_subscriptions(self, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _listed_once(states)
+
+
+class SubscriberUpdatesSerializer(InputSerializer):
     mark_inactive = serializers.BooleanField(required=False, default=False)
     inactive_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, allow_null=True)
 
 
-class PreferencesUpdateSerializer(serializers.Serializer):
+class PreferencesUpdateSerializer(InputSerializer):
+    """The seed's update. Takes back the body GET answers: its `subscriber.subscriptions` are the state wanted for the
+    types listed (a type shown unchecked and never chosen stays as it is; `replace_all` true extends the state to the
+    types not listed); `tenant`, `available_subscription_types`, `referrer` and the email are ignored. Validated, the
+    echo becomes `subscription_updates` (the types checked), `replace_all` and `shown_subscription_types` (the types
+    listed, or None for all of them)."""
+
+    echo_fields = frozenset({"tenant", "available_subscription_types", "referrer"})
     subscription_updates = PreferenceChoiceSerializer(many=True, max_length=200, allow_empty=True)
     replace_all = serializers.BooleanField()
     subscriber_updates = SubscriberUpdatesSerializer(required=False, allow_null=True)
+    subscriber = PreferenceSubscriberInputSerializer(required=False, help_text="The subscriber as GET answers it.")
+
+    def from_echo(self, data: dict[str, Any]) -> dict[str, Any]:
+        echoed = data.get("subscriber")
+        if isinstance(echoed, dict) and "subscriptions" in echoed:
+            if "subscription_updates" in data:
+                message = "Give subscription_updates or subscriber.subscriptions, not both"
+                raise serializers.ValidationError({"subscriber.subscriptions": [message]})
+            data["subscription_updates"] = []  # made from the validated subscriptions (validate)
+            data.setdefault("replace_all", False)
+        return super().from_echo(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        states = (attrs.pop("subscriber", None) or {}).get("subscriptions")
+        attrs["shown_subscription_types"] = None
+        if states is not None:
+            attrs["subscription_updates"] = [
+                {"subscription_type_id": state["subscription_type_id"], "subscribe": True}
+                for state in states
+                if state["subscribed"]
+            ]
+            if not attrs["replace_all"]:
+                attrs["shown_subscription_types"] = [state["subscription_type_id"] for state in states]
+            attrs["replace_all"] = True
+        return attrs
 
     def validate_subscription_updates(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        seen: set[str] = set()
-        errors: list[dict[str, Any]] = []
-        for update in updates:
-            public_id = update["subscription_type_id"]
-            errors.append({"subscription_type_id": ["Listed more than once"]} if public_id in seen else {})
-            seen.add(public_id)
-        if any(errors):
-            raise serializers.ValidationError(errors)
-        return updates
+        return _listed_once(updates)
+
+
+def _listed_once(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    errors: list[dict[str, Any]] = []
+    for item in items:
+        public_id = item["subscription_type_id"]
+        errors.append({"subscription_type_id": ["Listed more than once"]} if public_id in seen else {})
+        seen.add(public_id)
+    if any(errors):
+        raise serializers.ValidationError(errors)
+    return items
 
 
 class SuccessSerializer(serializers.Serializer):

@@ -193,12 +193,14 @@ class SubscriberPreferencesView(TokenApiView):
         claims = selectors.link_claims(Purpose.PREFERENCES, token)
         data = self.parse(s.PreferencesUpdateSerializer)
         subscriber_updates = data.get("subscriber_updates") or {}
+        shown = data["shown_subscription_types"]
         services.preference_center_update(
             subscriber=claims.subscriber,
             updates=data["subscription_updates"],
             replace_all=data["replace_all"],
             mark_inactive=subscriber_updates.get("mark_inactive", False),
             inactive_reason=subscriber_updates.get("inactive_reason") or "",
+            shown_type_pks=selectors.subscription_type_pks(shown) if shown is not None else None,
             source=ConsentSource(
                 source=ConsentRecord.Source.PREFERENCE_API,
                 ip_address=client_ip(request),

@@ -8,13 +8,14 @@ from rest_framework import serializers
 
 from core.api.fields import TimestampField
 from core.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from core.api.serializers import InputSerializer
 from subscribers.models import Engagement, EngagementEvent
 from subscribers.services.engagement import MAX_EVENT_ID_LENGTH, MAX_EVENTS_PER_BATCH, MAX_URL_LENGTH, BounceType
 
 MAX_PAGE_VIEW_SECONDS = 24 * 60 * 60
 
 
-class EngagementEventSerializer(serializers.Serializer):
+class EngagementEventSerializer(InputSerializer):
     """One event of a batch."""
 
     event_id = serializers.CharField(
@@ -76,13 +77,13 @@ class EngagementEventSerializer(serializers.Serializer):
         return attrs
 
 
-class EngagementEventsRequestSerializer(serializers.Serializer):
+class EngagementEventsRequestSerializer(InputSerializer):
     """What the schema documents; the view checks each event on its own so that one bad event fails alone."""
 
     events = EngagementEventSerializer(many=True, max_length=MAX_EVENTS_PER_BATCH)
 
 
-class EventsEnvelopeSerializer(serializers.Serializer):
+class EventsEnvelopeSerializer(InputSerializer):
     events = serializers.ListField(child=serializers.JSONField(), allow_empty=False, max_length=MAX_EVENTS_PER_BATCH)
 
 
@@ -98,12 +99,12 @@ class EngagementEventsResponseSerializer(serializers.Serializer):
     invalid = InvalidEventSerializer(many=True)
 
 
-class EngagementFiltersSerializer(serializers.Serializer):
+class EngagementFiltersSerializer(InputSerializer):
     campaignCode = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)  # noqa: N815
     marketingEmailId = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)  # noqa: N815
 
 
-class EngagementPageRequestSerializer(serializers.Serializer):
+class EngagementPageRequestSerializer(InputSerializer):
     page = serializers.IntegerField(min_value=1, default=1)
     limit = serializers.IntegerField(min_value=1, default=DEFAULT_PAGE_SIZE, help_text=f"At most {MAX_PAGE_SIZE}.")
     filters = EngagementFiltersSerializer(required=False, allow_null=True)

@@ -130,8 +130,9 @@ class SubscriberEngagementsView(ApiView):
     )
     def post(self, request: Request, subscriber_id: str) -> Response:
         subscriber = selectors.subscriber_get(subscriber_id)
-        data = self.parse(s.EngagementPageRequestSerializer)
-        filters = request.data.get("filters") or {}
+        filters = request.data.get("filters") if isinstance(request.data, dict) else None
+        filters = filters if isinstance(filters, dict) else {}
+        # An unknown filter is INVALID_FILTER, as the seed's filters elsewhere, rather than an unknown field.
         unknown = sorted(set(filters) - set(s.EngagementFiltersSerializer().fields))
         if unknown:
             raise InvalidFilter(
@@ -139,6 +140,7 @@ class SubscriberEngagementsView(ApiView):
                     Issue(f"filters.{name}", "Unknown filter; use campaignCode or marketingEmailId") for name in unknown
                 ]
             )
+        data = self.parse(s.EngagementPageRequestSerializer)
         chosen = data.get("filters") or {}
         queryset = services.subscriber_engagements(
             subscriber=subscriber,

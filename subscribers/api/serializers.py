@@ -5,11 +5,14 @@ from typing import Any
 from rest_framework import serializers
 
 from core.api.fields import TimestampField, format_timestamp
+from core.api.serializers import InputSerializer, RecordInputSerializer
+from subscribers.custom_fields import validate_additional_fields
 from subscribers.models import CustomField, Subscriber, SubscriptionType, Tag
 from subscribers.selectors import subscribers_with_relations
+from subscribers.services.subscribers import email_problem
 
 
-class SubscriptionUpdateSerializer(serializers.Serializer):
+class SubscriptionUpdateSerializer(InputSerializer):
     subscription_type_id = serializers.CharField(max_length=64)
     subscribe = serializers.BooleanField()
 
@@ -21,8 +24,22 @@ class SubscriptionUpdateSerializer(serializers.Serializer):
         return attrs
 
 
-class SubscriberInputSerializer(serializers.Serializer):
-    """Create: email and first_name are needed. Update (partial=True): what is sent changes, the rest stays."""
+class SubscriptionPreferenceInputSerializer(SubscriptionUpdateSerializer):
+    """An item of `subscription_preferences` as GET answers it: `subscribed` for a type means what `subscribe` means
+    in `subscription_updates`; the dates are the server's to keep."""
+
+    echo_fields = frozenset({"subscribed_date", "unsubscribed_date"})
+    subscribe = None
+    subscribed = serializers.BooleanField()
+
+
+class SubscriberInputSerializer(RecordInputSerializer):
+    """Create: email and first_name are needed. Update (partial=True): what is sent changes, the rest stays.
+
+    Takes back what GET answers: `subscription_preferences` as `subscription_updates` (the two merge; a type given in
+    both with different values is an error), `version` as the conflict check of an update (ignored on create), and
+    `id`, `created_at`, `updated_at` ignored. The email's syntax and the custom fields' values are checked here, with
+    the body's other fields, so that every problem of a body comes back in one answer."""
 
     first_name = serializers.CharField(max_length=150, allow_blank=True, allow_null=True)
     last_name = serializers.CharField(max_length=150, allow_blank=True, allow_null=True, required=False)
@@ -34,7 +51,44 @@ class SubscriberInputSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
     additional_fields_data = serializers.DictField(required=False, allow_null=True)
     subscription_updates = SubscriptionUpdateSerializer(many=True, required=False, max_length=100)
+    subscription_preferences = SubscriptionPreferenceInputSerializer(many=True, required=False, max_length=100)
     version = serializers.IntegerField(min_value=1, required=False)
+
+    def validate_email(self, value: str) -> str:
+        problem = email_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_additional_fields_data(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _, issues = validate_additional_fields(value or {}, apply_defaults=True, field_prefix="")
+        errors: dict[str, list[str]] = {}
+        for issue in issues:
+            errors.setdefault(issue.field.lstrip(".") or "non_field_errors", []).append(issue.message)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        preferences = attrs.pop("subscription_preferences", None)
+        if preferences is None:
+            return attrs
+        updates = list(attrs.get("subscription_updates") or [])
+        given = {update["subscription_type_id"]: update["subscribe"] for update in updates}
+        errors = {}
+        for index, item in enumerate(preferences):
+            type_id, subscribed = item["subscription_type_id"], item["subscribed"]
+            if given.get(type_id, subscribed) != subscribed:
+                errors[f"subscription_preferences.{index}.subscribed"] = [
+                    "Contradicts subscription_updates for the same subscription type"
+                ]
+            elif type_id not in given:
+                given[type_id] = subscribed
+                updates.append({"subscription_type_id": type_id, "subscribe": subscribed})
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["subscription_updates"] = updates
+        return attrs
 
 
 class SubscriberPageSerializer(serializers.ListSerializer):
@@ -118,23 +172,24 @@ def _stored_timestamp(text: str | None) -> str | None:
     return format_timestamp(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
 
 
-class SearchVarsSerializer(serializers.Serializer):
+class SearchVarsSerializer(InputSerializer):
     listIds = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)  # noqa: N815
     audienceIds = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)  # noqa: N815
     activeSubscriptionTypeId = serializers.CharField(max_length=64, required=False, allow_null=True)  # noqa: N815
 
 
-class SearchPayloadSerializer(serializers.Serializer):
+class SearchPayloadSerializer(InputSerializer):
     queryName = serializers.CharField(max_length=100)  # noqa: N815
     vars = SearchVarsSerializer(required=False, default=dict)
 
 
-class SearchRequestSerializer(serializers.Serializer):
+class SearchRequestSerializer(InputSerializer):
     payload = SearchPayloadSerializer()
 
 
-class BatchContactSerializer(serializers.Serializer):
-    """One contact of a batch; checked row by row by the service so that one bad row does not fail the batch."""
+class BatchContactSerializer(InputSerializer):
+    """One contact of a batch (for the schema): the service checks each contact on its own, its keys included, so
+    that one bad contact does not fail the batch (subscribers.services.batch.CONTACT_FIELDS)."""
 
     email = serializers.JSONField()
     first_name = serializers.JSONField(required=False)
@@ -142,14 +197,16 @@ class BatchContactSerializer(serializers.Serializer):
     custom_fields = serializers.JSONField(required=False)
 
 
-class BatchRequestSerializer(serializers.Serializer):
+class BatchRequestSerializer(InputSerializer):
     update_subscribers = serializers.BooleanField(default=False)
-    data = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=100)
+    data = serializers.ListField(
+        child=serializers.JSONField(), min_length=1, max_length=100, help_text="Contacts: see BatchContact."
+    )
     list_id = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
 
 
-class SubscriptionTypeInputSerializer(serializers.Serializer):
+class SubscriptionTypeInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=150)
     description = serializers.CharField(max_length=2000, allow_blank=True, allow_null=True, required=False)
     version = serializers.IntegerField(min_value=1, required=False)
@@ -165,13 +222,18 @@ class SubscriptionTypeOutputSerializer(serializers.ModelSerializer):
         fields = ("id", "name", "description", "created_at", "updated_at", "version")
 
 
-class CustomFieldInputSerializer(serializers.Serializer):
+class CustomFieldInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=64)
     type = serializers.ChoiceField(choices=CustomField.FieldType.choices)
     values = serializers.ListField(child=serializers.JSONField(), max_length=500, required=False)
     required = serializers.BooleanField(required=False, default=False)
     default = serializers.JSONField(required=False, allow_null=True)
     description = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    discovered = serializers.BooleanField(
+        required=False,
+        help_text="Update only: false defines a discovered field (its type is enforced from then on). "
+        "Ignored on create: what is created is defined.",
+    )
     version = serializers.IntegerField(min_value=1, required=False)
 
 
@@ -191,13 +253,14 @@ class CustomFieldOutputSerializer(serializers.ModelSerializer):
             "required",
             "default",
             "description",
+            "discovered",
             "created_at",
             "updated_at",
             "version",
         )
 
 
-class TagInputSerializer(serializers.Serializer):
+class TagInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=100)
     status = serializers.ChoiceField(choices=Tag.Status.choices, required=False)
     version = serializers.IntegerField(min_value=1, required=False)

@@ -258,6 +258,7 @@ class CustomFieldListView(PagedListView, CustomFieldApiView):
                 "name": StringKind("name"),
                 "type": StringKind("field_type"),
                 "required": BooleanKind("required"),
+                "discovered": BooleanKind("discovered"),
                 "created_at": DateTimeKind("created_at"),
                 "updated_at": DateTimeKind("updated_at", nullable=True),
             }
@@ -279,7 +280,9 @@ class CustomFieldDetailView(CustomFieldApiView):
         instance = self.get_object(field_id)
         data = self.parse(s.CustomFieldInputSerializer, partial=True)
         changes = {
-            name: data[name] for name in ("name", "values", "required", "default", "description") if name in data
+            name: data[name]
+            for name in ("name", "values", "required", "default", "description", "discovered")
+            if name in data
         }
         if "type" in data:
             changes["field_type"] = data["type"]

@@ -6,11 +6,12 @@ from django.db import transaction
 
 from audiences.models import MarketingList
 from audiences.services import list_add_subscriber, resolve_lists
-from core.errors import ApplicationError, DuplicateEmail, ValidationFailed
+from core.errors import ApplicationError, DuplicateEmail, Issue, IssueCollector, ValidationFailed, unknown_field_issues
 from subscribers.models import Subscriber, Tag
 from subscribers.services.subscribers import normalize_email, resolve_tags, subscriber_create, subscriber_update
 
 MAX_BATCH = 100
+CONTACT_FIELDS = ("email", "first_name", "last_name", "custom_fields")
 
 
 def _contact_field(field: str) -> str:
@@ -25,13 +26,23 @@ def _reason(error: ApplicationError) -> str:
     return error.message
 
 
+def _contact_email(contact: dict[str, Any]) -> str:
+    if not isinstance(contact.get("email"), str) or not contact["email"].strip():
+        raise ValidationFailed.on("email", "is required")
+    return normalize_email(contact["email"])
+
+
 def _contact_fields(contact: dict[str, Any]) -> dict[str, Any]:
-    for name in ("first_name", "last_name"):
-        if contact.get(name) is not None and not isinstance(contact[name], str):
-            raise ValidationFailed.on(name, "must be a string")
+    issues = [
+        Issue(name, "must be a string")
+        for name in ("first_name", "last_name")
+        if contact.get(name) is not None and not isinstance(contact[name], str)
+    ]
     custom_fields = contact.get("custom_fields") or {}
     if not isinstance(custom_fields, dict):
-        raise ValidationFailed.on("custom_fields", "must be an object")
+        issues.append(Issue("custom_fields", "must be an object"))
+    if issues:
+        raise ValidationFailed(issues=issues)
     return {"first_name": contact.get("first_name") or "", "last_name": contact.get("last_name") or "",
             "custom_fields": custom_fields}  # fmt: skip
 
@@ -41,10 +52,11 @@ def _apply_contact(
 ) -> Subscriber:
     if not isinstance(contact, dict):
         raise ValidationFailed.on("contact", "must be an object")
-    if not isinstance(contact.get("email"), str) or not contact["email"].strip():
-        raise ValidationFailed.on("email", "is required")
-    fields = _contact_fields(contact)
-    email = normalize_email(contact["email"])
+    checks = IssueCollector()
+    checks.issues += unknown_field_issues(contact, CONTACT_FIELDS)
+    email = checks.check(_contact_email, contact)
+    fields = checks.check(_contact_fields, contact)
+    checks.raise_any(ValidationFailed)
     existing = Subscriber.objects.filter(email__iexact=email).first()
     tag_ids = [t.public_id for t in tags]
     if existing is not None:

@@ -1,5 +1,6 @@
 """Subscription types, custom-field definitions and tags: the vocabulary subscribers are described with."""
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -7,9 +8,10 @@ from django.db import IntegrityError, transaction
 from audiences.rules import refuse_if_named_by_rules
 from core.conditions.fields import KEY_PATTERN
 from core.errors import Conflict, Issue, ValidationFailed
+from core.ids import new_public_id
 from core.jobs import enqueue_on_commit
 from core.versioning import lock_for_change, mark_changed
-from subscribers.custom_fields import coerce_value
+from subscribers.custom_fields import coerce_value, infer_field_type
 from subscribers.models import CustomField, SubscriptionType, Tag
 from subscribers.tasks import sync_custom_field_index
 
@@ -100,12 +102,18 @@ def custom_field_create(
     default: Any = None,
     description: str = "",
 ) -> CustomField:
+    """Define a field. Defining a key that was only discovered turns that field into a defined one (same id)."""
     name = (name or "").strip()
     if not KEY_PATTERN.match(name):
         raise ValidationFailed.on("name", "Letters, digits and underscores, starting with a letter or _ (at most 64)")
-    if CustomField.objects.filter(name=name).exists():
+    existing = CustomField.objects.filter(name=name).first()
+    if existing is not None and not existing.discovered:
         raise ValidationFailed.on("name", "Name already exists")
     values, default = _check_custom_field(field_type, values or [], default)
+    if existing is not None:
+        return _define_discovered(
+            existing, field_type=field_type, values=values, required=required, default=default, description=description
+        )
     custom_field = _create(
         CustomField,
         name=name,
@@ -120,20 +128,49 @@ def custom_field_create(
     return custom_field
 
 
+def _define_discovered(custom_field: CustomField, **fields: Any) -> CustomField:
+    """A discovered field becomes a defined one, with the definition given."""
+    custom_field = lock_for_change(custom_field, expected_version=None)
+    was_number = custom_field.field_type == CustomField.FieldType.NUMBER
+    _save_changes(custom_field, {**fields, "discovered": False})
+    if was_number != (custom_field.field_type == CustomField.FieldType.NUMBER):
+        enqueue_on_commit("default", sync_custom_field_index, custom_field.name)
+    return custom_field
+
+
 @transaction.atomic
 def custom_field_update(
     *, custom_field: CustomField, expected_version: int | None = None, **changes: Any
 ) -> CustomField:
-    """Name and type are fixed once created (stored data and rules depend on them); the rest may change."""
+    """The name is fixed once created, and so is the type of a defined field (stored data and rules depend on them);
+    the rest may change. A discovered field's type was a guess: it may change, which defines the field, as
+    `discovered=False` does. A defined field cannot become discovered again."""
     custom_field = lock_for_change(custom_field, expected_version=expected_version)
-    for fixed, label in (("name", "name"), ("field_type", "type")):
-        if fixed in changes and changes[fixed] != getattr(custom_field, fixed):
-            raise Conflict(
-                "A custom field's name and type cannot change",
-                code="VALIDATION_ERROR",
-                issues=[Issue(label, "Create a new field and move the data instead")],
-            )
-        changes.pop(fixed, None)
+    if changes.pop("name", custom_field.name) != custom_field.name:
+        raise Conflict(
+            "A custom field's name and type cannot change",
+            code="VALIDATION_ERROR",
+            issues=[Issue("name", "Create a new field and move the data instead")],
+        )
+    discovered = changes.pop("discovered", custom_field.discovered)
+    if discovered and not custom_field.discovered:
+        raise ValidationFailed.on("discovered", "A defined field cannot become discovered; delete it instead")
+    if custom_field.discovered and (
+        not discovered or changes.get("field_type", custom_field.field_type) != custom_field.field_type
+    ):
+        values, default = _check_custom_field(
+            changes.get("field_type", custom_field.field_type),
+            changes.get("values", custom_field.values),
+            changes.get("default", custom_field.default),
+        )
+        fields = {"field_type": custom_field.field_type, **changes, "values": values, "default": default}
+        return _define_discovered(custom_field, **fields)
+    if changes.pop("field_type", custom_field.field_type) != custom_field.field_type:
+        raise Conflict(
+            "A custom field's name and type cannot change",
+            code="VALIDATION_ERROR",
+            issues=[Issue("type", "Create a new field and move the data instead")],
+        )
     values, default = _check_custom_field(
         custom_field.field_type,
         changes.get("values", custom_field.values),
@@ -152,6 +189,38 @@ def custom_field_delete(*, custom_field: CustomField) -> None:
     custom_field.delete()
     if custom_field.field_type == CustomField.FieldType.NUMBER:
         enqueue_on_commit("default", sync_custom_field_index, custom_field.name)
+
+
+def custom_fields_discover(*, values: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Register every key of these `additional_fields_data` values that no custom field names as a discovered field,
+    typed by its first non-null value (`infer_field_type`). Every write of `additional_fields_data` calls it once (an
+    import once per batch). Safe under concurrency: the insert does nothing for a name that another writer registered
+    meanwhile. Keys the condition language cannot name (see KEY_PATTERN) stay undiscovered. Answers the names
+    registered. A discovered number field gets its expression index as a defined one does (subscribers.indexes)."""
+    inferred: dict[str, str] = {}
+    for data in values:
+        for key, value in data.items():
+            if key not in inferred and (field_type := infer_field_type(value)) and KEY_PATTERN.match(key):
+                inferred[key] = field_type
+    if not inferred:
+        return []
+    known = set(CustomField.objects.filter(name__in=list(inferred)).values_list("name", flat=True))
+    new = {key: field_type for key, field_type in inferred.items() if key not in known}
+    if not new:
+        return []
+    CustomField.objects.bulk_create(
+        [
+            CustomField(
+                public_id=new_public_id(CustomField.PUBLIC_ID_PREFIX), name=key, field_type=field_type, discovered=True
+            )
+            for key, field_type in new.items()
+        ],
+        ignore_conflicts=True,
+    )
+    for key, field_type in new.items():
+        if field_type == CustomField.FieldType.NUMBER:
+            enqueue_on_commit("default", sync_custom_field_index, key)
+    return list(new)
 
 
 @transaction.atomic

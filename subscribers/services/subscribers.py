@@ -6,12 +6,12 @@ from django.db.models import F
 from email_validator import EmailNotValidError, validate_email
 
 from audiences.membership import membership_refresh_subscribers
-from audiences.models import Audience, MarketingList
 from audiences.services import resolve_audiences, resolve_lists, subscriber_set_memberships
-from core.errors import ApplicationError, DuplicateEmail, Issue, ValidationFailed
+from core.errors import DuplicateEmail, Issue, IssueCollector, ValidationFailed
 from core.versioning import lock_for_change, mark_changed
 from subscribers.custom_fields import validate_additional_fields
 from subscribers.models import Subscriber, Tag
+from subscribers.services.catalog import custom_fields_discover
 from subscribers.services.preferences import API_SOURCE, ConsentSource, preferences_apply, record_active_change
 
 SUBSCRIBER_FIELDS = ("email", "first_name", "last_name", "active", "inactive_reason", "additional_fields_data")
@@ -28,6 +28,15 @@ def normalize_email(email: str, *, field: str = "email") -> str:
         return validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise InvalidSubscriber.on(field, f"Invalid email format: {error}") from None
+
+
+def email_problem(email: str) -> str | None:
+    """Why an email is refused, or None (the check `normalize_email` makes)."""
+    try:
+        normalize_email(email)
+    except InvalidSubscriber as error:
+        return error.issues[0].message
+    return None
 
 
 def email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
@@ -62,19 +71,10 @@ def _check_custom_fields(data: Mapping[str, Any], *, apply_defaults: bool) -> di
 
 
 def _memberships(audience_ids: Iterable[str] | None, list_ids: Iterable[str] | None):
-    audiences: list[Audience] | None = None
-    lists: list[MarketingList] | None = None
-    issues: list[Issue] = []
-    try:
-        audiences = resolve_audiences(audience_ids) if audience_ids is not None else None
-    except ApplicationError as error:
-        issues += error.issues
-    try:
-        lists = resolve_lists(list_ids) if list_ids is not None else None
-    except ApplicationError as error:
-        issues += error.issues
-    if issues:
-        raise InvalidSubscriber(issues=issues)
+    checks = IssueCollector()
+    audiences = checks.check(resolve_audiences, audience_ids) if audience_ids is not None else None
+    lists = checks.check(resolve_lists, list_ids) if list_ids is not None else None
+    checks.raise_any(InvalidSubscriber)
     return audiences, lists
 
 
@@ -93,11 +93,13 @@ def subscriber_create(
     subscription_updates: Iterable[Mapping[str, Any]] | None = None,
     source: ConsentSource = API_SOURCE,
 ) -> Subscriber:
-    email = normalize_email(email)
-    reason = _check_active(active, inactive_reason)
-    fields = _check_custom_fields(additional_fields_data or {}, apply_defaults=True)
-    audience_objs, list_objs = _memberships(list(audiences), list(lists))
-    tag_objs = resolve_tags(tags) if tags else []
+    checks = IssueCollector()
+    email = checks.check(normalize_email, email)
+    reason = checks.check(_check_active, active, inactive_reason)
+    fields = checks.check(_check_custom_fields, additional_fields_data or {}, apply_defaults=True)
+    audience_objs, list_objs = checks.check(_memberships, list(audiences), list(lists)) or (None, None)
+    tag_objs = checks.check(resolve_tags, tags) if tags else []
+    checks.raise_any(InvalidSubscriber)
     if email_taken(email):
         raise DuplicateEmail()
     try:
@@ -117,6 +119,7 @@ def subscriber_create(
         subscriber.tags.set(tag_objs)
     if subscription_updates:
         preferences_apply(subscriber=subscriber, updates=subscription_updates, bump_version=False, source=source)
+    custom_fields_discover(values=[fields])
     membership_refresh_subscribers([subscriber.pk])
     return subscriber
 
@@ -138,27 +141,28 @@ def subscriber_update(
     if unknown:
         raise TypeError(f"unknown subscriber fields: {sorted(unknown)}")
     subscriber = lock_for_change(subscriber, expected_version=expected_version)
+    checks = IssueCollector()
     if "email" in changes:
-        changes["email"] = normalize_email(changes["email"])
-        if changes["email"].lower() != subscriber.email.lower() and email_taken(
-            changes["email"], exclude_pk=subscriber.pk
-        ):
-            raise DuplicateEmail()
+        changes["email"] = checks.check(normalize_email, changes["email"])
     if "active" in changes or "inactive_reason" in changes:
         active = changes.get("active", subscriber.active)
         reason = changes.get("inactive_reason", subscriber.inactive_reason)
-        changes["inactive_reason"] = _check_active(active, reason)
+        changes["inactive_reason"] = checks.check(_check_active, active, reason)
     if "additional_fields_data" in changes:
-        changes["additional_fields_data"] = _check_custom_fields(
-            changes["additional_fields_data"] or {}, apply_defaults=True
+        changes["additional_fields_data"] = checks.check(
+            _check_custom_fields, changes["additional_fields_data"] or {}, apply_defaults=True
         )
     for name in ("first_name", "last_name"):
         if name in changes:
             changes[name] = (changes[name] or "").strip()
-    audience_objs, list_objs = _memberships(
-        list(audiences) if audiences is not None else None, list(lists) if lists is not None else None
-    )
-    tag_objs = resolve_tags(tags) if tags is not None else None
+    audience_objs, list_objs = checks.check(
+        _memberships, list(audiences) if audiences is not None else None, list(lists) if lists is not None else None
+    ) or (None, None)
+    tag_objs = checks.check(resolve_tags, tags) if tags is not None else None
+    checks.raise_any(InvalidSubscriber)
+    if "email" in changes and changes["email"].lower() != subscriber.email.lower():
+        if email_taken(changes["email"], exclude_pk=subscriber.pk):
+            raise DuplicateEmail()
 
     changed = [name for name, value in changes.items() if getattr(subscriber, name) != value]
     for name in changed:
@@ -175,6 +179,8 @@ def subscriber_update(
         )
     if "active" in changed:
         record_active_change(subscriber, active=subscriber.active, reason=subscriber.inactive_reason, source=source)
+    if "additional_fields_data" in changed:
+        custom_fields_discover(values=[subscriber.additional_fields_data])
     if changed or related_changed:
         try:
             with transaction.atomic():

@@ -130,7 +130,7 @@ def test_list_names_need_not_be_unique(api):
         (
             {"name": "L", "mode": "static", "audience_id": DEFAULT_AUDIENCE_ID, "jobs": [{"file_url": "x"}]},
             "VALIDATION_ERROR",
-            "jobs",
+            "jobs.0.import_type",
         ),
         ("a string", "VALIDATION_ERROR", "body"),
     ],
@@ -362,7 +362,7 @@ def test_update_with_the_current_etag_succeeds(api):
         ({"name": None}, "name"),
         ({"mode": "smart"}, "mode"),
         ({"audience_id": "aud_missing"}, "audience_id"),
-        ({"jobs": [{"file_url": "https://example.com/a.csv"}]}, "jobs"),
+        ({"jobs": [{"file_url": "https://example.com/a.csv"}]}, "jobs.0.import_type"),
         ({"name": "ok", "version": "one"}, "version"),
     ],
 )

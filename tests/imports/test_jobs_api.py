@@ -336,6 +336,16 @@ def test_the_jobs_array_needs_imports_write_and_a_refusal_creates_nothing(make_c
     assert [job.marketing_list.public_id for job in jobs] == [created, list_id]
     assert MarketingList.objects.get(public_id=list_id).name == "Renamed"
 
+    # The list as GET answers it, jobs and all, goes back with lists:write alone: its jobs are history, not new imports.
+    read_back = lists_only.get(f"/api/lists/{list_id}").json()
+    assert len(read_back["jobs"]) == 1
+    answer = lists_only.put(f"/api/lists/{list_id}", {**read_back, "name": "Renamed again"})
+    assert answer.status_code == 200, answer.json()
+    assert ImportJob.objects.count() == 2
+    assert_error(
+        lists_only.put(f"/api/lists/{list_id}", {**read_back, "jobs": [*read_back["jobs"], entry]}), 403, "FORBIDDEN"
+    )
+
 
 @TRANSACTIONAL
 def test_audience_import_of_manual_members(api, worker):

@@ -52,8 +52,10 @@ def test_create_and_get_each_type_of_custom_field(api):
 
     for name, body in bodies.items():
         assert set(body) == {
-            "id", "name", "type", "values", "required", "default", "description", "created_at", "updated_at", "version",
+            "id", "name", "type", "values", "required", "default", "description", "discovered", "created_at",
+            "updated_at", "version",
         }  # fmt: skip
+        assert body["discovered"] is False
         assert body["id"] == created[name] and body["id"].startswith("cf_")
         assert body["name"] == name
         assert TIMESTAMP.match(body["created_at"])
