@@ -9,7 +9,6 @@ from audiences.models import Audience, AudienceGroup
 from core.api.fields import TimestampField
 from core.api.pagination import CursorPageSerializer
 from core.conditions.values import MAX_NUMBER
-from subscribers.api.serializers import SubscriberOutputSerializer
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -106,7 +105,7 @@ class GroupAudienceSerializer(serializers.ModelSerializer):
     min = NumberField(source="tier_min", allow_null=True)
     max = NumberField(source="tier_max", allow_null=True)
     count = serializers.IntegerField(source="member_count", help_text="Members, manual additions included.")
-    materialized_at = TimestampField()
+    materialized_at = TimestampField(allow_null=True)
 
     class Meta:
         model = Audience
@@ -118,7 +117,7 @@ class AudienceGroupSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
     audiences = GroupAudienceSerializer(source="counted_audiences", many=True)
 
     class Meta:
@@ -130,14 +129,3 @@ class GroupMembersQuerySerializer(CursorPageSerializer):
     audienceId = serializers.CharField(  # noqa: N815 - the seed's query parameter
         required=False, max_length=64, help_text="Only members of this audience of the group."
     )
-
-
-class PageInfoSerializer(serializers.Serializer):
-    hasNextPage = serializers.BooleanField()  # noqa: N815 - the seed's name
-    endCursor = serializers.CharField(allow_null=True)  # noqa: N815
-
-
-class GroupMembersPageSerializer(serializers.Serializer):
-    results = SubscriberOutputSerializer(many=True)
-    total = serializers.IntegerField()
-    pageInfo = PageInfoSerializer()  # noqa: N815

@@ -2,6 +2,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
 from core.api.fields import TimestampField, format_timestamp
@@ -50,7 +51,7 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
     inactive_reason = serializers.SerializerMethodField()
     audiences = serializers.SerializerMethodField()
     lists = serializers.SerializerMethodField()
@@ -133,6 +134,55 @@ class SearchRequestSerializer(serializers.Serializer):
     payload = SearchPayloadSerializer()
 
 
+class SearchResponseSerializer(serializers.Serializer):
+    """One of the two keys, after the query asked: counts by the ids sent."""
+
+    subscribersCountByListId = serializers.DictField(  # noqa: N815 - the seed's name
+        child=serializers.IntegerField(), required=False, help_text="getSubscribersCountByListIds: list id to count"
+    )
+    subscribersCountByAudienceId = serializers.DictField(  # noqa: N815
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="getSubscribersCountByAudienceIds: audience id to count",
+    )
+
+
+SEARCH_EXAMPLES = [  # seed 001, "Search Subscribers"
+    OpenApiExample(
+        "getSubscribersCountByListIds",
+        value={
+            "payload": {
+                "queryName": "getSubscribersCountByListIds",
+                "vars": {"listIds": ["list_vip_members", "list_product_updates"],
+                         "activeSubscriptionTypeId": "stype_promotional"},
+            }
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "getSubscribersCountByAudienceIds",
+        value={
+            "payload": {
+                "queryName": "getSubscribersCountByAudienceIds",
+                "vars": {"audienceIds": ["aud_retail_customers", "aud_newsletter"],
+                         "activeSubscriptionTypeId": "stype_newsletter"},
+            }
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Counts by list",
+        value={"subscribersCountByListId": {"list_vip_members": 1250, "list_product_updates": 3480}},
+        response_only=True,
+    ),
+    OpenApiExample(
+        "Counts by audience",
+        value={"subscribersCountByAudienceId": {"aud_retail_customers": 5670, "aud_newsletter": 8920}},
+        response_only=True,
+    ),
+]  # fmt: skip
+
+
 class BatchContactSerializer(serializers.Serializer):
     """One contact of a batch; checked row by row by the service so that one bad row does not fail the batch."""
 
@@ -149,6 +199,15 @@ class BatchRequestSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
 
 
+class BatchResponseSerializer(serializers.Serializer):
+    """Each contact as it was sent: the valid ones with their subscriber `id`, the invalid ones with a `reason`."""
+
+    valid_contacts = serializers.ListField(child=serializers.DictField())
+    invalid_contacts = serializers.ListField(child=serializers.DictField())
+    total_valid = serializers.IntegerField()
+    total_invalid = serializers.IntegerField()
+
+
 class SubscriptionTypeInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150)
     description = serializers.CharField(max_length=2000, allow_blank=True, allow_null=True, required=False)
@@ -158,7 +217,7 @@ class SubscriptionTypeInputSerializer(serializers.Serializer):
 class SubscriptionTypeOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = SubscriptionType
@@ -179,7 +238,7 @@ class CustomFieldOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     type = serializers.CharField(source="field_type")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = CustomField
@@ -206,7 +265,7 @@ class TagInputSerializer(serializers.Serializer):
 class TagOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = Tag
