@@ -4,6 +4,7 @@ Roster itself (drf-spectacular-sidecar, served by whitenoise), never from a CDN.
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -46,6 +47,7 @@ def test_docs_page_assets_are_served_by_roster(db, settings):
         assert len(body) > 1000, url
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # as live_server needs; keeps later tests' data
 def test_docs_render_the_operations_without_network(live_server, browser, settings):
     """In Chromium with every request to another host refused, the docs page shows Roster's operations."""
     settings.WHITENOISE_USE_FINDERS = True
