@@ -40,17 +40,15 @@ def test_docs_page_assets_are_served_by_roster(db, settings):
 
     for name in SWAGGER_UI_FILES:
         [url] = [url for url in urls if url.endswith("/" + name)]
-        client = Client()
-        response = client.get(url)
+        response = Client().get(url)
         assert response.status_code == 200, url
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert len(body) > 1000, url
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # as live_server needs; keeps later tests' data
-def test_docs_render_the_operations_without_network(live_server, browser, settings):
+def test_docs_render_the_operations_without_network(live_server, browser):
     """In Chromium with every request to another host refused, the docs page shows Roster's operations."""
-    settings.WHITENOISE_USE_FINDERS = True
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     outside: list[str] = []
