@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_rq",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by Roster itself: /api/docs/ works offline
     "corsheaders",
     "anymail",
     "core",
@@ -169,6 +170,9 @@ SPECTACULAR_SETTINGS = {
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "TagStatusEnum": "subscribers.models.Tag.Status",
     },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Public pages: the absolute base of links in emails, an optional separate origin for "view in browser" (so stored email

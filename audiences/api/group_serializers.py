@@ -11,7 +11,6 @@ from core.api.fields import TimestampField
 from core.api.pagination import CursorPageSerializer
 from core.api.serializers import InputSerializer, RecordInputSerializer
 from core.conditions.values import MAX_NUMBER
-from subscribers.api.serializers import SubscriberOutputSerializer
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -32,7 +31,9 @@ class NumberField(serializers.Field):
 
 
 class TierInputSerializer(InputSerializer):
-    echo_fields = frozenset({"count", "status", "materialized_at"})  # a group's audiences as GET answers them
+    echo_fields = frozenset(
+        {"count", "status", "materialized_at", "failure_reason"}
+    )  # a group's audiences as GET answers them
     id = serializers.CharField(max_length=64, required=False, help_text="On update: the tier audience this tier is.")
     name = serializers.CharField(max_length=200)
     min = NumberField(help_text="The tier covers values >= min.")
@@ -123,7 +124,7 @@ class GroupAudienceSerializer(serializers.ModelSerializer):
     max = NumberField(source="tier_max", allow_null=True)
     count = serializers.IntegerField(source="member_count", help_text="Members, manual additions included.")
     status = serializers.ChoiceField(choices=Audience.Status.choices, read_only=True, help_text=STATUS_HELP)
-    materialized_at = TimestampField()
+    materialized_at = TimestampField(allow_null=True)
     failure_reason = FailureReasonField()
 
     class Meta:
@@ -136,7 +137,7 @@ class AudienceGroupSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
     audiences = GroupAudienceSerializer(source="counted_audiences", many=True)
 
     class Meta:
@@ -148,14 +149,3 @@ class GroupMembersQuerySerializer(CursorPageSerializer):
     audienceId = serializers.CharField(  # noqa: N815 - the seed's query parameter
         required=False, max_length=64, help_text="Only members of this audience of the group."
     )
-
-
-class PageInfoSerializer(serializers.Serializer):
-    hasNextPage = serializers.BooleanField()  # noqa: N815 - the seed's name
-    endCursor = serializers.CharField(allow_null=True)  # noqa: N815
-
-
-class GroupMembersPageSerializer(serializers.Serializer):
-    results = SubscriberOutputSerializer(many=True)
-    total = serializers.IntegerField()
-    pageInfo = PageInfoSerializer()  # noqa: N815

@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from audiences import groups
 from audiences.api import group_serializers as s
 from audiences.api.views import AudienceApiView, _subscriber_page
-from core.api.schema import IdResponseSerializer
+from core.api.schema import IdResponseSerializer, cursor_page_of
 from core.api.views import expected_version, with_etag
+from subscribers.api.serializers import SubscriberOutputSerializer
 
 
 class AudienceGroupApiView(AudienceApiView):
@@ -57,6 +58,7 @@ class LoyaltyTiersDetailView(AudienceGroupApiView):
 class AudienceGroupDetailView(AudienceGroupApiView):
     @extend_schema(responses=s.AudienceGroupSerializer)
     def get(self, request: Request, group_id: str) -> Response:
+        """A loyalty-tier group with its audiences, their ranges and member counts."""
         group = groups.audience_group_get(group_id, with_audiences=True)
         return with_etag(Response(s.AudienceGroupSerializer(group).data), group.version)
 
@@ -71,8 +73,9 @@ class AudienceGroupDetailView(AudienceGroupApiView):
 
 
 class AudienceGroupMembersView(AudienceGroupApiView):
-    @extend_schema(parameters=[s.GroupMembersQuerySerializer], responses=s.GroupMembersPageSerializer)
+    @extend_schema(parameters=[s.GroupMembersQuerySerializer], responses=cursor_page_of(SubscriberOutputSerializer))
     def get(self, request: Request, group_id: str) -> Response:
+        """Page through the members of a group's audiences with a cursor (`audienceId` for one of them)."""
         group = groups.audience_group_get(group_id)
         audience_id = request.query_params.get("audienceId") or None
         members = groups.audience_group_members(group, audience_id=audience_id)

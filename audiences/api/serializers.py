@@ -36,7 +36,7 @@ class FailureReasonField(serializers.CharField):
 class AudienceOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = Audience
@@ -91,7 +91,7 @@ class ListOutputSerializer(serializers.ModelSerializer):
     audience_id = serializers.CharField(source="audience.public_id")
     audience_name = serializers.CharField(source="audience.name")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = MarketingList
@@ -135,6 +135,26 @@ class AudienceStatusSerializer(serializers.Serializer):
     materialized_at = serializers.CharField(allow_null=True)
     has_rules = serializers.BooleanField()
     failure_reason = FailureReasonField()
+
+
+class MembershipExplanationSerializer(serializers.Serializer):
+    """`GET /api/audiences/{id}/members/{subscriber_id}/explain`."""
+
+    audience_id = serializers.CharField()
+    subscriber_id = serializers.CharField()
+    stored_member = serializers.BooleanField(
+        help_text="Whether counts and member pages include the subscriber now (catches up with `member` once a "
+        "pending materialization has run)."
+    )
+    member = serializers.BooleanField(help_text="Whether the subscriber belongs: added by hand or matching the rules.")
+    manual = serializers.BooleanField(help_text="Added by hand.")
+    matches_rules = serializers.BooleanField(allow_null=True, help_text="Null when the audience has no rules.")
+    rules = serializers.JSONField(
+        allow_null=True,
+        help_text="The rule tree, each group and condition with its `path` and whether it is `met`; null without "
+        "rules.",
+    )
+    reason = serializers.CharField()
 
 
 class AudienceCountSerializer(serializers.Serializer):

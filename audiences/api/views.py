@@ -21,6 +21,8 @@ from core.api.schema import (
     AudienceMembershipResponseSerializer,
     IdResponseSerializer,
     ListMembershipResponseSerializer,
+    cursor_page_of,
+    page_of,
 )
 from core.api.views import ApiView, PagedListView, expected_version, get_by_public_id, scopes_for, with_etag
 from core.conditions import FieldRegistry
@@ -54,6 +56,9 @@ class AudienceApiView(ApiView):
 class AudienceCollectionView(AudienceApiView):
     @extend_schema(request=s.AudienceInputSerializer, responses=IdResponseSerializer)
     def post(self, request: Request) -> Response:
+        """Create an audience, optionally with its `rules` (a group of conditions).
+
+        Rule-based membership is computed in the background; GET /api/audiences/{id}/status says when it is ready."""
         data = self.parse(s.AudienceInputSerializer)
         audience = services.audience_create(name=data["name"], rules=data.get("rules"))
         return Response({"id": audience.public_id})
@@ -77,19 +82,22 @@ class AudienceListView(PagedListView, AudienceApiView):
             }
         )
 
-    @extend_schema(request=PageRequestSerializer, responses=s.AudienceOutputSerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.AudienceOutputSerializer))
     def post(self, request: Request) -> Response:
+        """Page through audiences (`search` in the name; filter and sort on id, name, created_at, updated_at)."""
         return super().post(request)
 
 
 class AudienceDetailView(AudienceApiView):
     @extend_schema(responses=s.AudienceOutputSerializer)
     def get(self, request: Request, audience_id: str) -> Response:
+        """One audience."""
         audience = self.get_object(audience_id)
         return with_etag(Response(s.AudienceOutputSerializer(audience).data), audience.version)
 
     @extend_schema(request=s.AudienceInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, audience_id: str) -> Response:
+        """Rename an audience, and replace its rules when `rules` is sent (membership is then recomputed)."""
         audience = self.get_object(audience_id)
         data = self.parse(s.AudienceInputSerializer)
         rules = {"rules": data["rules"]} if "rules" in data else {}
@@ -100,6 +108,8 @@ class AudienceDetailView(AudienceApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, audience_id: str) -> Response:
+        """Delete an audience; refused for `aud_default` and loyalty tiers, and while a list or another audience's
+        rules use it."""
         services.audience_delete(audience=self.get_object(audience_id))
         return Response({"id": audience_id})
 
@@ -107,6 +117,7 @@ class AudienceDetailView(AudienceApiView):
 class AudienceSubscribersView(AudienceApiView):
     @extend_schema(request=s.MembershipInputSerializer, responses=AudienceMembershipResponseSerializer)
     def post(self, request: Request, audience_id: str) -> Response:
+        """Add a subscriber to an audience by hand (`{"subscriber_id"}`), whatever its rules say."""
         audience = self.get_object(audience_id)
         data = self.parse(s.MembershipInputSerializer)
         subscriber = subscriber_get(data["subscriber_id"])
@@ -117,6 +128,7 @@ class AudienceSubscribersView(AudienceApiView):
 class AudienceSubscriberDetailView(AudienceApiView):
     @extend_schema(responses=AudienceMembershipResponseSerializer)
     def delete(self, request: Request, audience_id: str, subscriber_id: str) -> Response:
+        """Remove a subscriber added to an audience by hand."""
         audience = self.get_object(audience_id)
         subscriber = subscriber_get(subscriber_id)
         services.audience_remove_subscriber(audience=audience, subscriber=subscriber)
@@ -152,6 +164,10 @@ class ListCollectionView(ListApiView):
 
     @extend_schema(request=s.ListInputSerializer, responses=IdResponseSerializer)
     def post(self, request: Request) -> Response:
+        """Create a list on an audience: `static` (members added one by one or imported) or `dynamic` (its members are
+        the audience's).
+
+        Each entry of `jobs` starts an import into the new list."""
         data = self.parse(s.ListInputSerializer)
         with transaction.atomic():
             marketing_list = services.list_create(
@@ -182,8 +198,9 @@ class ListListView(PagedListView, ListApiView):
             }
         )
 
-    @extend_schema(request=PageRequestSerializer, responses=s.ListOutputSerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.ListOutputSerializer))
     def post(self, request: Request) -> Response:
+        """Page through lists (filter on id, name, mode, audience_id, archived and the timestamps)."""
         return super().post(request)
 
 
@@ -193,11 +210,13 @@ class ListDetailView(ListApiView):
 
     @extend_schema(responses=s.ListDetailSerializer)
     def get(self, request: Request, list_id: str) -> Response:
+        """One list, with its latest import jobs."""
         marketing_list = self.get_object(list_id)
         return with_etag(Response(s.ListDetailSerializer(marketing_list).data), marketing_list.version)
 
     @extend_schema(request=s.ListInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, list_id: str) -> Response:
+        """Update a list's name, mode or audience; each entry of `jobs` starts an import into it."""
         marketing_list = self.get_object(list_id)
         data = self.parse(s.ListInputSerializer, partial=True)
         with transaction.atomic():
@@ -214,6 +233,7 @@ class ListDetailView(ListApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, list_id: str) -> Response:
+        """Delete a list and its memberships (the subscribers stay); refused while an audience's rules use it."""
         services.list_delete(marketing_list=self.get_object(list_id))
         return Response({"id": list_id})
 
@@ -221,6 +241,7 @@ class ListDetailView(ListApiView):
 class ListSubscribersView(ListApiView):
     @extend_schema(request=s.MembershipInputSerializer, responses=ListMembershipResponseSerializer)
     def post(self, request: Request, list_id: str) -> Response:
+        """Add a subscriber to a static list (`{"subscriber_id"}`)."""
         marketing_list = self.get_object(list_id)
         data = self.parse(s.MembershipInputSerializer)
         subscriber = subscriber_get(data["subscriber_id"])
@@ -231,6 +252,7 @@ class ListSubscribersView(ListApiView):
 class ListSubscriberDetailView(ListApiView):
     @extend_schema(responses=ListMembershipResponseSerializer)
     def delete(self, request: Request, list_id: str, subscriber_id: str) -> Response:
+        """Remove a subscriber from a static list."""
         marketing_list = self.get_object(list_id)
         subscriber = subscriber_get(subscriber_id)
         services.list_remove_subscriber(marketing_list=marketing_list, subscriber=subscriber)
@@ -254,11 +276,16 @@ class AudienceRulesView(AudienceApiView):
 
     @extend_schema(responses=s.AudienceRulesSerializer)
     def get(self, request: Request, audience_id: str) -> Response:
+        """An audience's rules: a group `{"match": "all"|"any", "negate", "conditions"}`, or null."""
         audience = self.get_object(audience_id)
         return with_etag(Response({"id": audience.public_id, "rules": audience.rules}), audience.version)
 
     @extend_schema(request=s.AudienceRulesSerializer, responses=s.AudienceStatusSerializer)
     def post(self, request: Request, audience_id: str) -> Response:
+        """Set an audience's rules (`{"rules": group}` or the group itself) and recompute its membership in the
+        background.
+
+        The answer is the materialization status; GET /api/audiences/{id}/status follows it."""
         audience = self.get_object(audience_id)
         data = request.data
         # Either {"rules": {...group...}} (as GET answers it) or the group itself, which the compiler checks.
@@ -272,6 +299,7 @@ class AudienceRulesView(AudienceApiView):
 
     @extend_schema(responses=s.AudienceStatusSerializer)
     def delete(self, request: Request, audience_id: str) -> Response:
+        """Remove an audience's rules: only the subscribers added by hand stay members."""
         audience = services.audience_update(audience=self.get_object(audience_id), rules=None)
         return Response(audience_status(audience))
 
@@ -279,12 +307,15 @@ class AudienceRulesView(AudienceApiView):
 class AudienceStatusView(AudienceApiView):
     @extend_schema(responses=s.AudienceStatusSerializer)
     def get(self, request: Request, audience_id: str) -> Response:
+        """Where an audience's membership computation stands: `pending`, `materializing` or `ready`, with
+        `materialized_at`."""
         return Response(audience_status(self.get_object(audience_id)))
 
 
 class AudienceCountView(AudienceApiView):
     @extend_schema(responses=s.AudienceCountSerializer)
     def get(self, request: Request, audience_id: str) -> Response:
+        """How many subscribers an audience has, and how many of them are reachable (active, not suppressed)."""
         audience = self.get_object(audience_id)
         members = selectors.audience_members(audience)
         return Response(
@@ -298,22 +329,27 @@ class AudienceCountView(AudienceApiView):
 
 
 class AudienceMembersView(AudienceApiView):
-    @extend_schema(parameters=[CursorPageSerializer], responses=SubscriberOutputSerializer(many=True))
+    @extend_schema(parameters=[CursorPageSerializer], responses=cursor_page_of(SubscriberOutputSerializer))
     def get(self, request: Request, audience_id: str) -> Response:
+        """Page through an audience's members with a cursor (`first` up to 100, `after` the last page's
+        `pageInfo.endCursor`, `search`)."""
         audience = self.get_object(audience_id)
         return Response(_subscriber_page(selectors.audience_members(audience), request))
 
 
 class AudienceMemberExplainView(AudienceApiView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=s.MembershipExplanationSerializer)
     def get(self, request: Request, audience_id: str, subscriber_id: str) -> Response:
+        """Why a subscriber is or is not a member of an audience: each rule condition evaluated for them."""
         audience = self.get_object(audience_id)
         return Response(explain_membership(audience, subscriber_get(subscriber_id)))
 
 
 class ListMembersView(ListApiView):
-    @extend_schema(parameters=[CursorPageSerializer], responses=SubscriberOutputSerializer(many=True))
+    @extend_schema(parameters=[CursorPageSerializer], responses=cursor_page_of(SubscriberOutputSerializer))
     def get(self, request: Request, list_id: str) -> Response:
+        """Page through a list's members with a cursor (`first` up to 100, `after` the last page's
+        `pageInfo.endCursor`, `search`)."""
         marketing_list = self.get_object(list_id)
         return Response(_subscriber_page(selectors.list_members(marketing_list), request))
 
@@ -323,11 +359,15 @@ class ListCompositionView(ListApiView):
 
     @extend_schema(responses=s.ListCompositionSerializer)
     def get(self, request: Request, list_id: str) -> Response:
+        """How a list is composed: its suppression flag, and the lists and audiences it includes and excludes."""
         marketing_list = self.get_object(list_id)
         return with_etag(Response(s.list_composition(marketing_list)), marketing_list.version)
 
     @extend_schema(request=s.ListCompositionSerializer, responses=s.ListCompositionSerializer)
     def put(self, request: Request, list_id: str) -> Response:
+        """Change how a list is composed: the parts sent are replaced, the others stay.
+
+        A suppression list's members are left out of every other list's reachable members."""
         marketing_list = self.get_object(list_id)
         data = self.parse(s.ListCompositionSerializer)
         parts = {}

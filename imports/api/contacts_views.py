@@ -45,12 +45,16 @@ class ListContactsView(ListApiView):
 
     @extend_schema(request={"multipart/form-data": ContactsFileSerializer}, responses=AddStatisticsSerializer)
     def post(self, request: Request, list_id: str) -> Response:
+        """Add the existing subscribers a file names to a static list, with statistics.
+
+        The multipart part `csv` holds one email or customer ID (sub_...) a line."""
         marketing_list = self.get_object(list_id)
         statistics = contacts.list_add_contacts(marketing_list=marketing_list, source=_contacts_file(request))
         return Response({"id": marketing_list.public_id, "statistics": contacts.statistics_dict(statistics)})
 
     @extend_schema(request=None, responses=RemoveStatisticsSerializer)
     def delete(self, request: Request, list_id: str) -> Response:
+        """Remove every member of a static list (the subscribers stay), with statistics."""
         statistics = contacts.list_clear_contacts(marketing_list=self.get_object(list_id))
         return Response({"statistics": contacts.statistics_dict(statistics)})
 
@@ -62,6 +66,9 @@ class ListContactsRemoveView(ListApiView):
 
     @extend_schema(request={"multipart/form-data": ContactsFileSerializer}, responses=RemoveStatisticsSerializer)
     def post(self, request: Request, list_id: str) -> Response:
+        """Remove the subscribers a file names from a static list, with statistics.
+
+        The multipart part `csv` holds one email or customer ID (sub_...) a line."""
         marketing_list = self.get_object(list_id)
         statistics = contacts.list_remove_contacts(marketing_list=marketing_list, source=_contacts_file(request))
         return Response({"statistics": contacts.statistics_dict(statistics)})
@@ -79,6 +86,9 @@ class ListArchiveView(ListApiView):
         responses=ArchiveOutputSerializer,
     )
     def post(self, request: Request, list_id: str) -> Response:
+        """Archive or restore a list (`{"archived": true|false}`, or `?archived=` as seed 003 sends it).
+
+        An archived list keeps its members and takes no additions or imports."""
         marketing_list = self.get_object(list_id)
         data = request.data if isinstance(request.data, dict) and request.data else dict(request.query_params.items())
         archived = self.parse(ArchiveInputSerializer, data)["archived"]
@@ -106,6 +116,8 @@ class ListExportView(ListApiView):
         },
     )
     def get(self, request: Request, list_id: str) -> StreamingHttpResponse:
+        """Stream a list's members: CSV (default), NDJSON (`format=ndjson`), or one email a line (`format=lines`;
+        `kind=customerId` for customer IDs)."""
         marketing_list = self.get_object(list_id)
         export_format = request.query_params.get("format", "csv")
         if export_format not in exports.FORMATS:

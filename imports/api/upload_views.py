@@ -60,6 +60,9 @@ class UploadCollectionView(UploadApiView):
         ),
     )
     def post(self, request: Request) -> Response:
+        """Store a file (multipart part `file`) for imports, and answer its id and `file_url`.
+
+        Pass the `file_url` to POST /api/lists/{id}/import."""
         declared = request.META.get("CONTENT_LENGTH") or ""
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             message = f"The file is larger than the limit of {settings.IMPORT_MAX_BYTES} bytes"
@@ -71,13 +74,15 @@ class UploadCollectionView(UploadApiView):
 class UploadDetailView(UploadApiView):
     @extend_schema(responses=UploadOutputSerializer)
     def get(self, request: Request, upload_id: str) -> Response:
+        """An uploaded file's name, content type, size and `file_url`."""
         return Response(UploadOutputSerializer(self.get_object(upload_id)).data)
 
 
 class UploadFileView(UploadApiView):
     """GET /api/uploads/{id}/file: the stored bytes (imports read them from storage, not through this view)."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "*/*"): bytes})
     def get(self, request: Request, upload_id: str) -> FileResponse:
+        """Download an uploaded file's bytes."""
         upload = self.get_object(upload_id)
         return FileResponse(upload.file.open("rb"), as_attachment=True, filename=upload.original_name or None)

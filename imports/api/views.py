@@ -73,6 +73,12 @@ class ImportStartView(ImportApiView):
 
     @extend_schema(request=s.ImportRequestSerializer, responses=s.JobSerializer)
     def post(self, request: Request, owner_id: str) -> Response:
+        """Start importing a CSV or XLSX file (`file_url`, from POST /api/uploads or http(s)) into a list, or into an
+        audience's manual members.
+
+        `import_type` is `create_only`, `update_only`, `create_update` or `remove_only`; `columns_mapping` maps
+        file columns to fields (dot notation into `additional_fields_data`). The answer is the pending job; with
+        `dry_run` the file is checked and counted without changing anything, and the answer carries a `summary`."""
         owner = self.get_owner(owner_id)
         data = self.parse(s.ImportRequestSerializer)
         job = services.import_job_create(
@@ -93,6 +99,7 @@ class JobCollectionView(ImportApiView):
         responses=s.JobPageResponseSerializer,
     )
     def get(self, request: Request, owner_id: str) -> Response:
+        """Page through the import jobs of a list or audience, newest first (`page`, `limit` up to 100)."""
         owner = self.get_owner(owner_id)
         page = self.parse(s.JobPageSerializer, data=request.query_params.dict())
         jobs = selectors.import_jobs_of(**self.owner_filter(owner))
@@ -111,12 +118,14 @@ class JobCollectionView(ImportApiView):
 class JobDetailView(ImportApiView):
     @extend_schema(responses=s.JobDetailSerializer)
     def get(self, request: Request, owner_id: str, job_id: str) -> Response:
+        """One import job: status, progress (`processed_rows` of `total_rows`), counters and failure reason."""
         return Response(s.job_detail_representation(self.get_job(owner_id, job_id)))
 
 
 class JobCancelView(ImportApiView):
     @extend_schema(request=None, responses=s.JobDetailSerializer)
     def post(self, request: Request, owner_id: str, job_id: str) -> Response:
+        """Cancel a pending or running import job; a running one stops before its next batch."""
         job = services.import_job_cancel(job=self.get_job(owner_id, job_id))
         job = selectors.import_job_by_public_id(job.public_id)
         return Response(s.job_detail_representation(job))
@@ -127,6 +136,9 @@ class JobErrorsDownloadView(ImportApiView):
 
     @extend_schema(responses=s.FileUrlSerializer)
     def get(self, request: Request, owner_id: str, job_id: str) -> Response:
+        """An expiring link to a job's error report (CSV: row, email, error type, message, suggested fix).
+
+        404 when the job has no invalid rows."""
         file_url = services.import_job_error_report_url(job=self.get_job(owner_id, job_id))
         if file_url is None:
             raise NotFound("This import job has no errors", code="NOT_FOUND")
@@ -148,6 +160,9 @@ class ErrorReportFileView(APIView):
         responses={(200, "text/csv"): bytes},
     )
     def get(self, request: Request, owner_id: str, job_id: str) -> HttpResponse:
+        """A job's error report as CSV, reached through the link of .../errors/download.
+
+        The signed, expiring `token` is the authorization (the link opens in a browser, without an API key)."""
         signed_job = job_from_token(request.query_params.get("token", ""))
         if signed_job is None or signed_job != job_id:
             return error_response(403, "The link is invalid or has expired; ask for a new one", "INVALID_TOKEN")

@@ -33,9 +33,9 @@ class MarketingEmailSummarySerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(source="public_id")
     subscription_type_id = serializers.SerializerMethodField()
-    sent_at = TimestampField()
+    sent_at = TimestampField(allow_null=True)
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = MarketingEmail

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.pagination import PageRequestSerializer
-from core.api.schema import IdResponseSerializer, RosterAutoSchema
+from core.api.schema import IdResponseSerializer, RosterAutoSchema, page_of
 from core.api.views import ApiView, PagedListView, expected_version, scopes_for, with_etag
 from core.conditions import FieldRegistry
 from core.conditions.fields import DateTimeKind, PublicIdKind, StringKind
@@ -48,6 +48,10 @@ class MarketingEmailCollectionView(MarketingEmailApiView):
         request=s.MarketingEmailInputSerializer, responses=IdResponseSerializer, operation_id="marketing_email_create"
     )
     def post(self, request: Request) -> Response:
+        """Store a marketing email (name, subject, campaign code, subscription type, HTML).
+
+        Its HTML may use merge tags such as {{ first_name }} and {{ unsubscribe_url }}, filled in for each subscriber
+        by "view in browser"."""
         data = self.parse(s.MarketingEmailInputSerializer)
         created = services.marketing_email_create(**_email_changes(data))
         return Response({"id": created.public_id})
@@ -78,8 +82,9 @@ class MarketingEmailListView(PagedListView, MarketingEmailApiView):
             }
         )
 
-    @extend_schema(request=PageRequestSerializer, responses=s.MarketingEmailSummarySerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.MarketingEmailSummarySerializer))
     def post(self, request: Request) -> Response:
+        """Page through marketing emails, without their HTML (`search` in name, subject and campaign code)."""
         return super().post(request)
 
 
@@ -88,11 +93,13 @@ class MarketingEmailDetailView(MarketingEmailApiView):
 
     @extend_schema(responses=s.MarketingEmailOutputSerializer)
     def get(self, request: Request, email_id: str) -> Response:
+        """One marketing email, with its HTML."""
         email = selectors.marketing_email_get(email_id)
         return with_etag(Response(s.MarketingEmailOutputSerializer(email).data), email.version)
 
     @extend_schema(request=s.MarketingEmailInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, email_id: str) -> Response:
+        """Update a marketing email: the fields sent change (with `version` or If-Match to detect conflicts)."""
         email = selectors.marketing_email_get(email_id)
         data = self.parse(s.MarketingEmailInputSerializer, partial=True)
         email = services.marketing_email_update(
@@ -102,6 +109,7 @@ class MarketingEmailDetailView(MarketingEmailApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, email_id: str) -> Response:
+        """Delete a marketing email."""
         services.marketing_email_delete(marketing_email=selectors.marketing_email_get(email_id))
         return Response({"id": email_id})
 
@@ -120,6 +128,10 @@ class SubscriberLinksView(ApiView):
 
     @extend_schema(parameters=[s.LinksQuerySerializer], responses=s.LinksSerializer, operation_id="subscriber_links")
     def get(self, request: Request, subscriber_id: str) -> Response:
+        """Every link to put in one email for one subscriber, and the List-Unsubscribe header values.
+
+        Preference center, one-click unsubscribe (RFC 8058) and, with `marketing_email_id`, view in browser. The
+        links carry signed tokens that act for the subscriber without a key."""
         subscriber = subscriber_get(subscriber_id)
         query = self.parse(s.LinksQuerySerializer, request.query_params.dict())
         marketing_email = subscription_type = None
@@ -179,6 +191,10 @@ class SubscriberPreferencesView(TokenApiView):
         parameters=[TOKEN_PARAMETER], responses=s.PreferencesSerializer, operation_id="subscriber_preferences_get"
     )
     def get(self, request: Request, token: str) -> Response:
+        """A subscriber's choices, for a preference page: the brand, each subscription type and whether they are
+        subscribed to it.
+
+        Authorized by the preference token alone (no API key)."""
         claims = selectors.link_claims(Purpose.PREFERENCES, token)
         state = selectors.preference_center_state(claims)
         return private(Response(s.PreferencesSerializer(state).data))
@@ -190,6 +206,10 @@ class SubscriberPreferencesView(TokenApiView):
         operation_id="subscriber_preferences_update",
     )
     def put(self, request: Request, token: str) -> Response:
+        """Save a subscriber's choices from a preference page: granular, replace-all, or unsubscribe from everything
+        (`subscriber_updates.mark_inactive`).
+
+        Authorized by the preference token alone; every change is recorded as consent with its source."""
         claims = selectors.link_claims(Purpose.PREFERENCES, token)
         data = self.parse(s.PreferencesUpdateSerializer)
         subscriber_updates = data.get("subscriber_updates") or {}
@@ -216,6 +236,9 @@ class EmailPreviewView(TokenApiView):
 
     @extend_schema(parameters=[TOKEN_PARAMETER], responses=s.EmailPreviewSerializer, operation_id="email_preview")
     def get(self, request: Request, token: str) -> Response:
+        """A marketing email's HTML rendered for one subscriber, for "view in browser".
+
+        Authorized by the view-in-browser token alone (no API key)."""
         claims = selectors.link_claims(Purpose.EMAIL_VIEW, token)
         if claims.marketing_email is None:
             raise selectors.InvalidToken()

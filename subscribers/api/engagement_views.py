@@ -81,6 +81,7 @@ class EngagementEventsView(ApiView):
         responses=s.EngagementEventsResponseSerializer,
         examples=[EVENTS_EXAMPLE],
         operation_id="engagement_events_record",
+        summary="Record tracked engagement events, idempotently",
         description=(
             "Up to 1,000 events (sent, delivered, opened, clicked, page_view, purchase, unsubscribed, bounced, "
             "complained), each naming its subscriber by subscriber_id or email. An event whose event_id was seen "

@@ -2,6 +2,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
 from core.api.fields import TimestampField, format_timestamp
@@ -104,7 +105,7 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
     inactive_reason = serializers.SerializerMethodField()
     audiences = serializers.SerializerMethodField()
     lists = serializers.SerializerMethodField()
@@ -187,6 +188,55 @@ class SearchRequestSerializer(InputSerializer):
     payload = SearchPayloadSerializer()
 
 
+class SearchResponseSerializer(serializers.Serializer):
+    """One of the two keys, after the query asked: counts by the ids sent."""
+
+    subscribersCountByListId = serializers.DictField(  # noqa: N815 - the seed's name
+        child=serializers.IntegerField(), required=False, help_text="getSubscribersCountByListIds: list id to count"
+    )
+    subscribersCountByAudienceId = serializers.DictField(  # noqa: N815
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="getSubscribersCountByAudienceIds: audience id to count",
+    )
+
+
+SEARCH_EXAMPLES = [  # seed 001, "Search Subscribers"
+    OpenApiExample(
+        "getSubscribersCountByListIds",
+        value={
+            "payload": {
+                "queryName": "getSubscribersCountByListIds",
+                "vars": {"listIds": ["list_vip_members", "list_product_updates"],
+                         "activeSubscriptionTypeId": "stype_promotional"},
+            }
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "getSubscribersCountByAudienceIds",
+        value={
+            "payload": {
+                "queryName": "getSubscribersCountByAudienceIds",
+                "vars": {"audienceIds": ["aud_retail_customers", "aud_newsletter"],
+                         "activeSubscriptionTypeId": "stype_newsletter"},
+            }
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Counts by list",
+        value={"subscribersCountByListId": {"list_vip_members": 1250, "list_product_updates": 3480}},
+        response_only=True,
+    ),
+    OpenApiExample(
+        "Counts by audience",
+        value={"subscribersCountByAudienceId": {"aud_retail_customers": 5670, "aud_newsletter": 8920}},
+        response_only=True,
+    ),
+]  # fmt: skip
+
+
 class BatchContactSerializer(InputSerializer):
     """One contact of a batch (for the schema): the service checks each contact on its own, its keys included, so
     that one bad contact does not fail the batch (subscribers.services.batch.CONTACT_FIELDS)."""
@@ -206,6 +256,15 @@ class BatchRequestSerializer(InputSerializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
 
 
+class BatchResponseSerializer(serializers.Serializer):
+    """Each contact as it was sent: the valid ones with their subscriber `id`, the invalid ones with a `reason`."""
+
+    valid_contacts = serializers.ListField(child=serializers.DictField())
+    invalid_contacts = serializers.ListField(child=serializers.DictField())
+    total_valid = serializers.IntegerField()
+    total_invalid = serializers.IntegerField()
+
+
 class SubscriptionTypeInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=150)
     description = serializers.CharField(max_length=2000, allow_blank=True, allow_null=True, required=False)
@@ -215,7 +274,7 @@ class SubscriptionTypeInputSerializer(RecordInputSerializer):
 class SubscriptionTypeOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = SubscriptionType
@@ -241,7 +300,7 @@ class CustomFieldOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     type = serializers.CharField(source="field_type")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = CustomField
@@ -269,7 +328,7 @@ class TagInputSerializer(RecordInputSerializer):
 class TagOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     created_at = TimestampField()
-    updated_at = TimestampField()
+    updated_at = TimestampField(allow_null=True)
 
     class Meta:
         model = Tag

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from audiences.selectors import audience_members, list_members, reachable
 from audiences.services import resolve_audiences, resolve_lists
 from core.api.pagination import PageRequestSerializer
-from core.api.schema import IdResponseSerializer
+from core.api.schema import IdResponseSerializer, page_of
 from core.api.views import ApiView, PagedListView, expected_version, get_by_public_id, scopes_for, with_etag
 from core.conditions import FieldRegistry
 from core.conditions.fields import BooleanKind, DateTimeKind, NumberKind, PublicIdKind, StringKind
@@ -38,6 +38,11 @@ class SubscriberCollectionView(SubscriberApiView):
         request=s.SubscriberInputSerializer, responses=IdResponseSerializer, operation_id="subscriber_create"
     )
     def post(self, request: Request) -> Response:
+        """Create a subscriber.
+
+        `email` and `first_name` are required; `audiences`, `lists` and `tags` take ids, `subscription_updates`
+        records consent per subscription type, and `additional_fields_data` holds custom field values. A second
+        subscriber with the same email (in any case) answers 409 `DUPLICATE_EMAIL`."""
         data = self.parse(s.SubscriberInputSerializer)
         subscriber = services.subscriber_create(**_subscriber_changes(data))
         return Response({"id": subscriber.public_id})
@@ -57,19 +62,30 @@ class SubscriberListView(PagedListView, SubscriberApiView):
     def get_registry(self) -> FieldRegistry:
         return subscriber_registry()
 
-    @extend_schema(request=PageRequestSerializer, responses=s.SubscriberOutputSerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.SubscriberOutputSerializer))
     def post(self, request: Request) -> Response:
+        """Page through subscribers.
+
+        `search` looks for every word in email, first and last name; `filters` take the subscriber's columns,
+        `additional_fields_data.<key>`, `audiences`, `lists` and `tags`; `sort` is a field name, `-` in front for
+        descending."""
         return super().post(request)
 
 
 class SubscriberDetailView(SubscriberApiView):
     @extend_schema(responses=s.SubscriberOutputSerializer)
     def get(self, request: Request, subscriber_id: str) -> Response:
+        """One subscriber, with their audiences, lists, tags and subscription preferences.
+
+        The ETag header carries the version, for If-Match on a later update."""
         [subscriber] = selectors.subscribers_with_relations([selectors.subscriber_get(subscriber_id)])
         return with_etag(Response(s.SubscriberOutputSerializer(subscriber).data), subscriber.version)
 
     @extend_schema(request=s.SubscriberInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, subscriber_id: str) -> Response:
+        """Update a subscriber: the fields sent change, the others stay.
+
+        Send the `version` read (or If-Match) to be told of a concurrent change (409 `VERSION_CONFLICT`)."""
         subscriber = selectors.subscriber_get(subscriber_id)
         data = self.parse(s.SubscriberInputSerializer, partial=True)
         subscriber = services.subscriber_update(
@@ -79,6 +95,7 @@ class SubscriberDetailView(SubscriberApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, subscriber_id: str) -> Response:
+        """Delete a subscriber and their memberships."""
         subscriber = selectors.subscriber_get(subscriber_id)
         services.subscriber_delete(subscriber=subscriber)
         return Response({"id": subscriber_id})
@@ -91,8 +108,13 @@ class SubscriberSearchView(SubscriberApiView):
     validation_error_code = "VALIDATION_ERROR"
     validation_error_message = "Invalid search request"
 
-    @extend_schema(request=s.SearchRequestSerializer, responses={200: dict})
+    @extend_schema(request=s.SearchRequestSerializer, responses=s.SearchResponseSerializer, examples=s.SEARCH_EXAMPLES)
     def post(self, request: Request) -> Response:
+        """Count the reachable subscribers of lists or audiences (the seed's named queries).
+
+        `payload.queryName` is `getSubscribersCountByListIds` (with `payload.vars.listIds`) or
+        `getSubscribersCountByAudienceIds` (with `payload.vars.audienceIds`); `activeSubscriptionTypeId` counts only
+        subscribers who consented to that subscription type. Reachable means active and not suppressed."""
         payload = self.parse(s.SearchRequestSerializer)["payload"]
         variables = payload["vars"]
         type_pk = None
@@ -140,8 +162,13 @@ class SubscriberSearchView(SubscriberApiView):
 
 
 class SubscriberBatchView(SubscriberApiView):
-    @extend_schema(request=s.BatchRequestSerializer, responses={200: dict})
+    @extend_schema(request=s.BatchRequestSerializer, responses=s.BatchResponseSerializer)
     def post(self, request: Request) -> Response:
+        """Create up to 100 subscribers at once, each valid or invalid on its own.
+
+        Every contact (`email`, `first_name`, `last_name`, `custom_fields`) is answered in `valid_contacts` with its
+        new id, or in `invalid_contacts` with its `reason`. With `update_subscribers`, existing emails are updated
+        instead of refused; `list_id` and `tags` apply to every valid contact."""
         data = self.parse(s.BatchRequestSerializer)
         result = services.subscribers_batch_create(
             contacts=data["data"],
@@ -167,6 +194,7 @@ class SubscriptionTypeApiView(ApiView):
 class SubscriptionTypeCollectionView(SubscriptionTypeApiView):
     @extend_schema(request=s.SubscriptionTypeInputSerializer, responses=IdResponseSerializer)
     def post(self, request: Request) -> Response:
+        """Create a subscription type, a kind of email subscribers consent to (`name`, `description`)."""
         data = self.parse(s.SubscriptionTypeInputSerializer)
         created = services.subscription_type_create(name=data["name"], description=data.get("description") or "")
         return Response({"id": created.public_id})
@@ -192,19 +220,22 @@ class SubscriptionTypeListView(PagedListView, SubscriptionTypeApiView):
             }
         )
 
-    @extend_schema(request=PageRequestSerializer, responses=s.SubscriptionTypeOutputSerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.SubscriptionTypeOutputSerializer))
     def post(self, request: Request) -> Response:
+        """Page through subscription types (`search` in name and description; sorted by name by default)."""
         return super().post(request)
 
 
 class SubscriptionTypeDetailView(SubscriptionTypeApiView):
     @extend_schema(responses=s.SubscriptionTypeOutputSerializer)
     def get(self, request: Request, type_id: str) -> Response:
+        """One subscription type."""
         instance = self.get_object(type_id)
         return with_etag(Response(s.SubscriptionTypeOutputSerializer(instance).data), instance.version)
 
     @extend_schema(request=s.SubscriptionTypeInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, type_id: str) -> Response:
+        """Update a subscription type's name or description (with `version` or If-Match to detect conflicts)."""
         instance = self.get_object(type_id)
         data = self.parse(s.SubscriptionTypeInputSerializer, partial=True)
         changes = {name: data[name] for name in ("name", "description") if name in data}
@@ -215,6 +246,7 @@ class SubscriptionTypeDetailView(SubscriptionTypeApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, type_id: str) -> Response:
+        """Delete a subscription type."""
         services.subscription_type_delete(subscription_type=self.get_object(type_id))
         return Response({"id": type_id})
 
@@ -231,6 +263,9 @@ class CustomFieldApiView(ApiView):
 class CustomFieldCollectionView(CustomFieldApiView):
     @extend_schema(request=s.CustomFieldInputSerializer, responses=IdResponseSerializer)
     def post(self, request: Request) -> Response:
+        """Define a custom field (string, number, boolean, date or dropdown with `values`).
+
+        Its values live in subscribers' `additional_fields_data.<name>`, typed for filters and audience rules."""
         data = self.parse(s.CustomFieldInputSerializer)
         created = services.custom_field_create(
             name=data["name"],
@@ -264,19 +299,22 @@ class CustomFieldListView(PagedListView, CustomFieldApiView):
             }
         )
 
-    @extend_schema(request=PageRequestSerializer, responses=s.CustomFieldOutputSerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.CustomFieldOutputSerializer))
     def post(self, request: Request) -> Response:
+        """Page through custom fields (sorted by name by default)."""
         return super().post(request)
 
 
 class CustomFieldDetailView(CustomFieldApiView):
     @extend_schema(responses=s.CustomFieldOutputSerializer)
     def get(self, request: Request, field_id: str) -> Response:
+        """One custom field."""
         instance = self.get_object(field_id)
         return with_etag(Response(s.CustomFieldOutputSerializer(instance).data), instance.version)
 
     @extend_schema(request=s.CustomFieldInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, field_id: str) -> Response:
+        """Update a custom field's values, required flag, default or description."""
         instance = self.get_object(field_id)
         data = self.parse(s.CustomFieldInputSerializer, partial=True)
         changes = {
@@ -293,6 +331,7 @@ class CustomFieldDetailView(CustomFieldApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, field_id: str) -> Response:
+        """Delete a custom field definition."""
         services.custom_field_delete(custom_field=self.get_object(field_id))
         return Response({"id": field_id})
 
@@ -309,6 +348,7 @@ class TagApiView(ApiView):
 class TagCollectionView(TagApiView):
     @extend_schema(request=s.TagInputSerializer, responses=IdResponseSerializer)
     def post(self, request: Request) -> Response:
+        """Create a tag (`name`, `status` 1 active or 2 inactive)."""
         data = self.parse(s.TagInputSerializer)
         created = services.tag_create(name=data["name"], **({"status": data["status"]} if "status" in data else {}))
         return Response({"id": created.public_id})
@@ -333,19 +373,22 @@ class TagListView(PagedListView, TagApiView):
             }
         )
 
-    @extend_schema(request=PageRequestSerializer, responses=s.TagOutputSerializer(many=True))
+    @extend_schema(request=PageRequestSerializer, responses=page_of(s.TagOutputSerializer))
     def post(self, request: Request) -> Response:
+        """Page through tags (sorted by name by default)."""
         return super().post(request)
 
 
 class TagDetailView(TagApiView):
     @extend_schema(responses=s.TagOutputSerializer)
     def get(self, request: Request, tag_id: str) -> Response:
+        """One tag."""
         instance = self.get_object(tag_id)
         return with_etag(Response(s.TagOutputSerializer(instance).data), instance.version)
 
     @extend_schema(request=s.TagInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, tag_id: str) -> Response:
+        """Rename a tag or change its status."""
         instance = self.get_object(tag_id)
         data = self.parse(s.TagInputSerializer, partial=True)
         changes = {name: data[name] for name in ("name", "status") if name in data}
@@ -354,5 +397,6 @@ class TagDetailView(TagApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, tag_id: str) -> Response:
+        """Delete a tag; subscribers lose it."""
         services.tag_delete(tag=self.get_object(tag_id))
         return Response({"id": tag_id})
