@@ -221,6 +221,8 @@ TOTAL_MAX_SUBSCRIBERS = env.int("TOTAL_MAX_SUBSCRIBERS", default=50_000_000)
 # one statement evaluating rules may run on PostgreSQL (milliseconds; 0: no limit): when a subscriber change refreshes
 # rule audiences within the request (short), and when a worker materializes an audience (long). An audience whose
 # rules fail or time out is marked `failed` with the reason and skipped until its rules change.
+# Keys of additional_fields_data that no custom field defines are registered as discovered fields, up to this many.
+CUSTOM_FIELDS_MAX_DISCOVERED = env.int("CUSTOM_FIELDS_MAX_DISCOVERED", default=200)
 AUDIENCE_MAX_RULE_CONDITIONS = env.int("AUDIENCE_MAX_RULE_CONDITIONS", default=500)
 AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS = env.int("AUDIENCE_LIVE_REFRESH_STATEMENT_TIMEOUT_MS", default=2_000)
 AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS = env.int("AUDIENCE_MATERIALIZE_STATEMENT_TIMEOUT_MS", default=600_000)

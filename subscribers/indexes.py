@@ -5,10 +5,11 @@
 `> 5000` from about 510 ms to 160 ms. Equality on a dropdown gained too little to pay for another index on every
 write, so only number fields get one (bench/README.md).
 
-Every number field gets its own index, on exactly the expression `core.conditions.expressions.JsonNumber` emits on
-PostgreSQL, so that the planner matches it; change one and the other must follow. The index is built concurrently
-(a large table keeps taking writes meanwhile), so outside any transaction: in a background job after the field is
-created, and dropped the same way after it is deleted. Embedded SQLite gets none.
+Every defined number field gets its own index (a discovered one gets it once staff define it), on exactly the
+expression `core.conditions.expressions.JsonNumber` emits on PostgreSQL, so that the planner matches it; change one and
+the other must follow. The index is built concurrently (a large table keeps taking writes meanwhile), so outside any
+transaction: in a background job after the field is created or defined, and dropped the same way after it is deleted.
+Embedded SQLite gets none.
 """
 
 import hashlib
@@ -77,9 +78,12 @@ def number_field_index_drop(key: str) -> None:
 
 
 def number_field_index_sync(key: str) -> bool:
-    """Make the key's index exist exactly while a number custom field of that name does (the background job after a
-    field is created or deleted). Idempotent; answers whether the index is wanted."""
-    wanted = CustomField.objects.filter(name=key, field_type=CustomField.FieldType.NUMBER).exists()
+    """Make the key's index exist exactly while a defined number custom field of that name does (the background job
+    after a field is created, defined or deleted). Idempotent; answers whether the index is wanted.
+
+    A discovered field gets none: anyone who may write subscribers can make one up, and every index costs every
+    subscriber write; staff defining the field (or its type) is what builds it."""
+    wanted = CustomField.objects.filter(name=key, field_type=CustomField.FieldType.NUMBER, discovered=False).exists()
     if wanted:
         number_field_index_create(key)
     else:
@@ -89,5 +93,7 @@ def number_field_index_sync(key: str) -> bool:
 
 def number_field_indexes_sync() -> int:
     """Build the indexes every number custom field should have (after a bulk load, or a restore)."""
-    keys = CustomField.objects.filter(field_type=CustomField.FieldType.NUMBER).values_list("name", flat=True)
+    keys = CustomField.objects.filter(field_type=CustomField.FieldType.NUMBER, discovered=False).values_list(
+        "name", flat=True
+    )
     return sum(number_field_index_sync(key) for key in keys)

@@ -1,8 +1,10 @@
 """Subscription types, custom-field definitions and tags: the vocabulary subscribers are described with."""
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audiences.rules import refuse_if_named_by_rules
@@ -14,6 +16,8 @@ from core.versioning import lock_for_change, mark_changed
 from subscribers.custom_fields import coerce_value, infer_field_type
 from subscribers.models import CustomField, SubscriptionType, Tag
 from subscribers.tasks import sync_custom_field_index
+
+logger = logging.getLogger(__name__)
 
 
 def _unique_name(model: type, name: str, *, field: str = "name", exclude_pk: int | None = None) -> str:
@@ -131,9 +135,8 @@ def custom_field_create(
 def _define_discovered(custom_field: CustomField, **fields: Any) -> CustomField:
     """A discovered field becomes a defined one, with the definition given."""
     custom_field = lock_for_change(custom_field, expected_version=None)
-    was_number = custom_field.field_type == CustomField.FieldType.NUMBER
     _save_changes(custom_field, {**fields, "discovered": False})
-    if was_number != (custom_field.field_type == CustomField.FieldType.NUMBER):
+    if custom_field.field_type == CustomField.FieldType.NUMBER:  # a discovered field had no index (subscribers.indexes)
         enqueue_on_commit("default", sync_custom_field_index, custom_field.name)
     return custom_field
 
@@ -195,8 +198,10 @@ def custom_fields_discover(*, values: Iterable[Mapping[str, Any]]) -> list[str]:
     """Register every key of these `additional_fields_data` values that no custom field names as a discovered field,
     typed by its first non-null value (`infer_field_type`). Every write of `additional_fields_data` calls it once (an
     import once per batch). Safe under concurrency: the insert does nothing for a name that another writer registered
-    meanwhile. Keys the condition language cannot name (see KEY_PATTERN) stay undiscovered. Answers the names
-    registered. A discovered number field gets its expression index as a defined one does (subscribers.indexes)."""
+    meanwhile. Keys the condition language cannot name (see KEY_PATTERN) stay undiscovered, and so do keys past
+    settings.CUSTOM_FIELDS_MAX_DISCOVERED discovered fields (logged): a client making up keys must not grow the
+    catalogue that every rule compilation and the segment builder read without bound. Answers the names registered.
+    A discovered field gets no expression index until staff define it (subscribers.indexes)."""
     inferred: dict[str, str] = {}
     for data in values:
         for key, value in data.items():
@@ -208,6 +213,16 @@ def custom_fields_discover(*, values: Iterable[Mapping[str, Any]]) -> list[str]:
     new = {key: field_type for key, field_type in inferred.items() if key not in known}
     if not new:
         return []
+    room = max(settings.CUSTOM_FIELDS_MAX_DISCOVERED - CustomField.objects.filter(discovered=True).count(), 0)
+    if len(new) > room:
+        left_out = list(new)[room:]
+        logger.warning(
+            "%d key(s) not discovered: %d discovered fields is the limit (CUSTOM_FIELDS_MAX_DISCOVERED): %s",
+            len(left_out), settings.CUSTOM_FIELDS_MAX_DISCOVERED, ", ".join(left_out[:20]),
+        )  # fmt: skip
+        new = dict(list(new.items())[:room])
+        if not new:
+            return []
     CustomField.objects.bulk_create(
         [
             CustomField(
@@ -217,9 +232,6 @@ def custom_fields_discover(*, values: Iterable[Mapping[str, Any]]) -> list[str]:
         ],
         ignore_conflicts=True,
     )
-    for key, field_type in new.items():
-        if field_type == CustomField.FieldType.NUMBER:
-            enqueue_on_commit("default", sync_custom_field_index, key)
     return list(new)
 
 

@@ -169,7 +169,9 @@ def test_keys_the_condition_language_cannot_name_and_null_values_are_stored_but_
     assert set(custom_fields(api)) == {"ok"}
 
 
-def test_a_discovered_number_field_gets_its_index_built_by_a_worker(api, django_capture_on_commit_callbacks):
+def test_a_discovered_number_field_gets_its_index_once_staff_define_it(api, django_capture_on_commit_callbacks):
+    """Anyone who may write subscribers can make keys up, and every index costs every subscriber write: discovering a
+    number key builds nothing; defining it queues the worker that builds its index."""
     queue = get_queue("default")
     queue.empty()
 
@@ -177,10 +179,29 @@ def test_a_discovered_number_field_gets_its_index_built_by_a_worker(api, django_
         created_id(api.post("/api/subscribers", {"first_name": "A", "email": "a@example.com",
                                                  "additional_fields_data": {"lifetime_value": 120.5,
                                                                             "plan": "gold"}}))  # fmt: skip
+    assert queue.get_jobs() == []
 
+    with django_capture_on_commit_callbacks(execute=True):
+        created_id(api.post("/api/custom-fields", {"name": "lifetime_value", "type": "number"}))
     jobs = [(job.func_name, job.args) for job in queue.get_jobs()]
     queue.empty()
     assert jobs == [("subscribers.tasks.sync_custom_field_index", ("lifetime_value",))]
+
+
+def test_discovery_stops_at_its_limit_and_keeps_every_value(api, settings):
+    settings.CUSTOM_FIELDS_MAX_DISCOVERED = 2
+    data = {"first": "a", "second": 2, "third": True}
+    subscriber_id = created_id(
+        api.post("/api/subscribers", {"first_name": "A", "email": "a@example.com", "additional_fields_data": data})
+    )
+
+    assert set(custom_fields(api, discovered=True)) == {"first", "second"}
+    assert api.get(f"/api/subscribers/{subscriber_id}").json()["additional_fields_data"] == data
+    # A defined field does not count against the limit, and defining one makes room.
+    created_id(api.post("/api/custom-fields", {"name": "first", "type": "string"}))
+    created_id(api.post("/api/subscribers", {"first_name": "B", "email": "b@example.com",
+                                             "additional_fields_data": {"fourth": "x"}}))  # fmt: skip
+    assert set(custom_fields(api, discovered=True)) == {"second", "fourth"}
 
 
 def test_defining_a_discovered_field_makes_its_type_enforced(api):
