@@ -116,7 +116,7 @@ class Command(BaseCommand):
         self._count_history()
         self._progress("Daily counts for the growth charts", AudienceDailyCount.objects.count(), "daily counts")
         if self.verbosity >= 1:
-            made = ", ".join(f"{count} {what}" for what, count in self.created.items() if count) or "nothing"
+            made = ", ".join(f"{what}: {count}" for what, count in self.created.items() if count) or "nothing"
             elapsed = time.monotonic() - started
             self.stdout.write(self.style.SUCCESS(f"Demo data ready in {elapsed:.1f} s (created {made})."))
 
