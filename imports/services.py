@@ -214,24 +214,24 @@ def import_jobs_create_for_list(*, marketing_list: MarketingList, jobs: Iterable
     ]
 
 
-@transaction.atomic
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
-    """A pending job is cancelled at once; a processing one stops before its next batch (what was applied stays)."""
-    job = ImportJob.objects.select_for_update().get(pk=job.pk)
-    if job.is_finished:
-        raise InvalidImport.on("status", f"The job is already {job.status}")
-    if job.status == ImportJob.Status.PENDING:
-        job.status = ImportJob.Status.CANCELLED
-        job.cancel_requested = True
-        job.finished_at = timezone.now()
-        job.failure_reason = "Cancelled on request"
-        job.save(update_fields=["status", "cancel_requested", "finished_at", "failure_reason"])
+    """A pending job is cancelled at once; a processing one stops before its next batch (what was applied stays).
+
+    Each step is one conditional UPDATE of the job's row, never a read-then-write transaction: on SQLite (embedded
+    mode) the import's batches hold the only write lock in turn, and a cancel only has to wait for the current batch
+    to commit. The conditions make a cancel racing the job's claim or its end land on exactly one state."""
+    jobs = ImportJob.objects.filter(pk=job.pk)
+    now = timezone.now()
+    if jobs.filter(status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.CANCELLED, cancel_requested=True, finished_at=now, failure_reason="Cancelled on request"
+    ):
         owner_jobs = ImportJob.objects.filter(marketing_list_id=job.marketing_list_id, audience_id=job.audience_id)
         if not owner_jobs.filter(status=ImportJob.Status.PROCESSING).exists():
             start_next_queued(job)
-    else:
-        job.cancel_requested = True
-        job.save(update_fields=["cancel_requested"])
+    elif not jobs.filter(status=ImportJob.Status.PROCESSING).update(cancel_requested=True):
+        status = jobs.values_list("status", flat=True).first() or job.status
+        raise InvalidImport.on("status", f"The job is already {status}")
+    job.refresh_from_db()
     return job
 
 
