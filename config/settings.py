@@ -80,8 +80,19 @@ TEMPLATES = [
 # Embedded mode (no DATABASE_URL): a SQLite file under var/. Production: DATABASE_URL=postgres://...
 DATA_DIR = Path(env.str("ROSTER_DATA_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'roster.sqlite3'}")}
+# SQLite takes one writer at a time, and an import writes while requests (a cancel, the admin) write too. WAL lets
+# readers read during a write; IMMEDIATE takes the write lock when a transaction begins, so a transaction that read
+# first never fails on upgrading its lock (SQLITE_BUSY, "database is locked"); the busy timeout is how long a writer
+# waits its turn.
+SQLITE_BUSY_TIMEOUT_SECONDS = env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=20.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -72,7 +72,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         "public_id",
         "file",
         "owner",
-        "status",
+        "status_and_reason",
         "run",  # next to the status: a dry run's counts changed nothing
         "import_type",
         "progress",
@@ -178,6 +178,13 @@ class ImportJobAdmin(admin.ModelAdmin):
     @admin.display(description="file", ordering="file_name")
     def file(self, obj: ImportJob) -> str:
         return obj.file_name or "—"
+
+    @admin.display(description="status", ordering="status")
+    def status_and_reason(self, obj: ImportJob) -> str:
+        """A failed or cancelled job says why right in the list, as the API's job list does."""
+        if obj.failure_reason and obj.status in (ImportJob.Status.FAILED, ImportJob.Status.CANCELLED):
+            return format_html('{}<div class="help">{}</div>', obj.get_status_display(), obj.failure_reason)
+        return obj.get_status_display()
 
     @admin.display(description="kind", ordering="dry_run")
     def run(self, obj: ImportJob) -> str:

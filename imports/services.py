@@ -27,6 +27,7 @@ from imports.models import ImportJob, Upload
 from imports.reports import error_report_url, error_report_write
 from imports.rows import mapping_target_problem
 from imports.tasks import enqueue_import, process_job, start_next_queued
+from imports.uploads import upload_count_rows
 
 RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.PROCESSING)
 FILE_NAME_MAX_LENGTH = ImportJob._meta.get_field("file_name").max_length
@@ -127,23 +128,31 @@ def import_job_create(
     return job
 
 
-def _check_file_url(file_url: str, *, local_path: str) -> str:
+def _check_file_url(file_url: str, *, local_path: str) -> tuple[str, Upload | None]:
     """What can be known without fetching: the scheme, and whether an upload reference names an upload. Answers the
-    file's name: an upload's original name, a local file's name, or the last segment of the URL's path."""
+    file's name (an upload's original name, a local file's name, or the last segment of the URL's path) and the
+    upload it names, if any."""
     if local_path:
-        return Path(local_path).name[:FILE_NAME_MAX_LENGTH]
+        return Path(local_path).name[:FILE_NAME_MAX_LENGTH], None
     upload_id = upload_public_id_for(file_url)
     if upload_id is not None:
-        upload = Upload.objects.filter(public_id=upload_id).only("original_name").first()
+        upload = Upload.objects.filter(public_id=upload_id).first()
         if upload is None:
             raise InvalidImportFile(f"Upload {upload_id} does not exist", issues=[Issue("file_url", "unknown upload")])
-        return upload.original_name[:FILE_NAME_MAX_LENGTH] or upload_id
+        return upload.original_name[:FILE_NAME_MAX_LENGTH] or upload_id, upload
     if not file_url.lower().startswith(("http://", "https://")):
         raise InvalidImportFile(
             "file_url must be an http(s) URL or a Roster upload's file_url",
             issues=[Issue("file_url", "expected http(s)://... or the file_url answered by POST /api/uploads")],
         )
-    return file_name_of_url(file_url)
+    return file_name_of_url(file_url), None
+
+
+def _count_upload_rows(upload: Upload) -> int:
+    try:
+        return upload_count_rows(upload)
+    except InvalidImportFile as error:
+        raise InvalidImportFile(error.message, issues=[Issue("file_url", error.message)]) from None
 
 
 def file_name_of_url(file_url: str) -> str:
@@ -155,7 +164,6 @@ def file_name_of_url(file_url: str) -> str:
     return name[:FILE_NAME_MAX_LENGTH]
 
 
-@transaction.atomic
 def _job_create(
     *,
     file_url: str,
@@ -173,30 +181,40 @@ def _job_create(
     if import_type not in ImportJob.ImportType.values:
         raise InvalidImport.on("import_type", f"must be one of {', '.join(ImportJob.ImportType.values)}")
     mapping = _check_mapping(columns_mapping)
-    file_name = _check_file_url(file_url.strip(), local_path=local_path)
+    file_url = file_url.strip()
+    file_name, upload = _check_file_url(file_url, local_path=local_path)
     _check_target(marketing_list=marketing_list, audience=audience, import_type=import_type)
-    if not dry_run:
-        # Lock the owner row so two concurrent requests cannot both see "no running job".
-        owner = marketing_list or audience
-        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
-        running = ImportJob.objects.filter(status__in=RUNNING, dry_run=False)
-        running = running.filter(marketing_list=marketing_list) if marketing_list else running.filter(audience=audience)
-        if running.exists():
-            if not queue_behind:
-                raise JobAlreadyProcessing()
-            enqueue = False  # started when the job before it finishes
-    job = ImportJob.objects.create(
-        marketing_list=marketing_list,
-        audience=audience,
-        file_url=file_url.strip(),
-        file_name=file_name,
-        import_type=import_type,
-        columns_mapping=mapping,
-        dry_run=dry_run,
-        local_path=local_path,
-    )
-    if enqueue:
-        enqueue_import(job)
+    # An uploaded file is here already: counted now (before any lock is taken), so the job answers its total from
+    # the start and a file that is not CSV or XLSX is refused before a job exists. A remote file is counted once a
+    # worker has fetched it.
+    total_rows = _count_upload_rows(upload) if upload is not None else 0
+    with transaction.atomic():
+        if not dry_run:
+            # Lock the owner row so two concurrent requests cannot both see "no running job".
+            owner = marketing_list or audience
+            type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+            running = ImportJob.objects.filter(status__in=RUNNING, dry_run=False)
+            if marketing_list:
+                running = running.filter(marketing_list=marketing_list)
+            else:
+                running = running.filter(audience=audience)
+            if running.exists():
+                if not queue_behind:
+                    raise JobAlreadyProcessing()
+                enqueue = False  # started when the job before it finishes
+        job = ImportJob.objects.create(
+            marketing_list=marketing_list,
+            audience=audience,
+            file_url=file_url,
+            file_name=file_name,
+            import_type=import_type,
+            columns_mapping=mapping,
+            dry_run=dry_run,
+            local_path=local_path,
+            total_rows=total_rows,
+        )
+        if enqueue:
+            enqueue_import(job)
     return job
 
 
@@ -214,24 +232,24 @@ def import_jobs_create_for_list(*, marketing_list: MarketingList, jobs: Iterable
     ]
 
 
-@transaction.atomic
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
-    """A pending job is cancelled at once; a processing one stops before its next batch (what was applied stays)."""
-    job = ImportJob.objects.select_for_update().get(pk=job.pk)
-    if job.is_finished:
-        raise InvalidImport.on("status", f"The job is already {job.status}")
-    if job.status == ImportJob.Status.PENDING:
-        job.status = ImportJob.Status.CANCELLED
-        job.cancel_requested = True
-        job.finished_at = timezone.now()
-        job.failure_reason = "Cancelled on request"
-        job.save(update_fields=["status", "cancel_requested", "finished_at", "failure_reason"])
+    """A pending job is cancelled at once; a processing one stops before its next batch (what was applied stays).
+
+    Each step is one conditional UPDATE of the job's row, never a read-then-write transaction: on SQLite (embedded
+    mode) the import's batches hold the only write lock in turn, and a cancel only has to wait for the current batch
+    to commit. The conditions make a cancel racing the job's claim or its end land on exactly one state."""
+    jobs = ImportJob.objects.filter(pk=job.pk)
+    now = timezone.now()
+    if jobs.filter(status=ImportJob.Status.PENDING).update(
+        status=ImportJob.Status.CANCELLED, cancel_requested=True, finished_at=now, failure_reason="Cancelled on request"
+    ):
         owner_jobs = ImportJob.objects.filter(marketing_list_id=job.marketing_list_id, audience_id=job.audience_id)
         if not owner_jobs.filter(status=ImportJob.Status.PROCESSING).exists():
             start_next_queued(job)
-    else:
-        job.cancel_requested = True
-        job.save(update_fields=["cancel_requested"])
+    elif not jobs.filter(status=ImportJob.Status.PROCESSING).update(cancel_requested=True):
+        status = jobs.values_list("status", flat=True).first() or job.status
+        raise InvalidImport.on("status", f"The job is already {status}")
+    job.refresh_from_db()
     return job
 
 

@@ -42,5 +42,15 @@ def upload_create(*, file: UploadedFile | None) -> Upload:
     return upload
 
 
+def upload_count_rows(upload: Upload) -> int:
+    """How many data rows the uploaded file holds, read as the import will read it (one streaming pass, memory flat).
+    Raises InvalidImportFile when it is not a readable CSV or XLSX (an upload stored before the upload checks, or a
+    file changed in storage since), or has more than IMPORT_MAX_ROWS rows."""
+    if not upload.file:
+        raise InvalidImportFile(f"The file of upload {upload.public_id} is missing from storage")
+    with open_rows(Path(upload.file.path)) as reader:
+        return reader.count_rows()
+
+
 def upload_file_url_of(upload: Upload) -> str:
     return upload_file_url(upload.public_id)

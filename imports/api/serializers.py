@@ -81,8 +81,8 @@ class JobPageSerializer(serializers.Serializer):
 
 
 def job_representation(job: ImportJob) -> dict[str, Any]:
-    """The seed's job shape, with the file's name and whether it is a dry run. `error_details_url` is an expiring
-    link, present once the job has an error report."""
+    """The seed's job shape, with the file's name, whether it is a dry run and why it failed or was cancelled.
+    `error_details_url` is an expiring link, present once the job has an error report."""
     owner = job.marketing_list or job.audience
     audience = job.marketing_list.audience if job.marketing_list_id else job.audience
     return {
@@ -103,16 +103,16 @@ def job_representation(job: ImportJob) -> dict[str, Any]:
         "removed_contacts": job.removed_contacts,
         "invalid_contacts": job.invalid_contacts,
         "error_details_url": error_report_url(job) if job.error_report and owner is not None else None,
+        "failure_reason": job.failure_reason or None,
         "created_date": format_timestamp(job.created_at),
     }
 
 
 def job_detail_representation(job: ImportJob) -> dict[str, Any]:
-    """The job shape plus what only one job's page needs: skipped rows, the failure reason, timings."""
+    """The job shape plus what only one job's page needs: skipped rows and timings."""
     return {
         **job_representation(job),
         "skipped_contacts": job.skipped_contacts,
-        "failure_reason": job.failure_reason or None,
         "started_date": format_timestamp(job.started_at),
         "finished_date": format_timestamp(job.finished_at),
     }
@@ -150,13 +150,22 @@ class JobSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="pending, processing, completed, failed or cancelled")
     dry_run = serializers.BooleanField(help_text="A dry run checked every row and changed nothing")
     import_file = ImportFileSerializer()
-    processed_rows = serializers.IntegerField()
-    total_rows = serializers.IntegerField()
+    processed_rows = serializers.IntegerField(help_text="Rows processed so far (valid or not)")
+    total_rows = serializers.IntegerField(
+        help_text="The file's data rows. Known when the job is created for a file uploaded to Roster (POST "
+        "/api/uploads); for a remote http(s) file_url it is 0 until a worker has fetched and counted the file, "
+        "moments after the job starts processing."
+    )
     created_contacts = serializers.IntegerField()
     updated_contacts = serializers.IntegerField()
     removed_contacts = serializers.IntegerField()
     invalid_contacts = serializers.IntegerField()
     error_details_url = serializers.CharField(allow_null=True)
+    failure_reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why a failed job failed (a file that cannot be read or fetched, a mapping without email...) or "
+        "why it was cancelled; null otherwise",
+    )
     created_date = serializers.CharField()
 
 
@@ -164,7 +173,6 @@ class JobDetailSerializer(JobSerializer):
     """For the OpenAPI schema: one job, as GET .../jobs/{job_id} and its cancel answer it."""
 
     skipped_contacts = serializers.IntegerField()
-    failure_reason = serializers.CharField(allow_null=True)
     started_date = serializers.CharField(allow_null=True)
     finished_date = serializers.CharField(allow_null=True)
 

@@ -190,7 +190,7 @@ def test_changelist_shows_which_jobs_are_dry_runs_and_their_files(admin_client, 
 
     body = response.content.decode()
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', body)
-    assert headers.index("run") == headers.index("status") + 1  # beside the status, not off to the right
+    assert headers.index("run") == headers.index("status_and_reason") + 1  # beside the status, not off to the right
     assert "file" in headers
     cells = {
         job.public_id: re.search(rf"{job.public_id}</a></th>(.*?)</tr>", body, re.S).group(1) for job in (dry_run, real)
@@ -201,6 +201,20 @@ def test_changelist_shows_which_jobs_are_dry_runs_and_their_files(admin_client, 
     assert '<td class="field-file">crm export.csv</td>' in cells[real.public_id]
     searched = admin_client.get(reverse(CHANGELIST), {"q": "spring"}).context["cl"].result_list
     assert list(searched) == [dry_run]
+
+
+def test_changelist_says_why_a_job_failed_or_was_cancelled(admin_client, newsletter, finished_job):
+    reason = "The import file is a PNG image, not CSV or XLSX"
+    failed = ImportJob.objects.create(marketing_list=newsletter, file_url="https://example.com/logo.png",
+                                      import_type="create_only", status=ImportJob.Status.FAILED,
+                                      failure_reason=reason)  # fmt: skip
+
+    body = admin_client.get(reverse(CHANGELIST)).content.decode()
+
+    rows = {job: re.search(rf"{job.public_id}</a></th>(.*?)</tr>", body, re.S) for job in (failed, finished_job)}
+    cells = {job: row.group(1) for job, row in rows.items()}
+    assert f'<td class="field-status_and_reason">Failed<div class="help">{reason}</div></td>' in cells[failed]
+    assert '<td class="field-status_and_reason">Completed</td>' in cells[finished_job]
 
 
 def test_changelist_queries_do_not_grow_with_the_jobs(admin_client, finished_job, default_audience):
@@ -319,7 +333,7 @@ def test_cancel_a_pending_job_from_its_page(admin_client, newsletter):
     page = admin_client.get(reverse("admin:imports_importjob_change", args=[job.pk])).content.decode()
     cancel_url = reverse("admin:imports_importjob_cancel", args=[job.pk])
     assert f'action="{cancel_url}"' in page and "job_progress.js" in page
-    assert '<progress id="import-progress-bar" aria-labelledby' in page  # not counted yet: indeterminate
+    assert '<progress id="import-progress-bar" max="3" value="0"' in page  # an upload is counted as the job starts
 
     assert admin_client.get(cancel_url).status_code == 405
     response = admin_client.post(cancel_url)

@@ -48,8 +48,8 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def test_migrate_and_import_on_sqlite_with_jobs_in_process(tmp_path):
-    database = tmp_path / "db.sqlite3"
+def embedded_env(tmp_path: Path, database: Path) -> dict[str, str]:
+    """The environment of a Roster process in embedded mode on the SQLite file `database`."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -59,9 +59,15 @@ def test_migrate_and_import_on_sqlite_with_jobs_in_process(tmp_path):
         DATABASE_URL=f"sqlite:///{database}",
         REDIS_URL="",  # unset in effect: .env may not set it either, and an empty value means embedded mode
         ROSTER_DATA_DIR=str(tmp_path / "data"),
-        IMPORT_BATCH_SIZE="2",  # several batches, so duplicates are found across them too
         DEBUG="false",
     )
+    return env
+
+
+def test_migrate_and_import_on_sqlite_with_jobs_in_process(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    env = embedded_env(tmp_path, database)
+    env["IMPORT_BATCH_SIZE"] = "2"  # several batches, so duplicates are found across them too
     people = tmp_path / "people.csv"
     people.write_text("\n".join(ROWS) + "\n")
     second = tmp_path / "more.csv"

@@ -28,6 +28,7 @@ JOB_KEYS = {
     "removed_contacts",
     "invalid_contacts",
     "error_details_url",
+    "failure_reason",
     "created_date",
 }
 
