@@ -1,10 +1,10 @@
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from audiences.capacity import check_list_capacity, lists_lock_for_adding
 from audiences.errors import InvalidAudience
 from audiences.membership import membership_refresh_subscribers
 from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
@@ -181,16 +181,6 @@ def _static_only(marketing_list: MarketingList) -> None:
         )
 
 
-class ListSizeLimitExceeded(Conflict):
-    code = "LIST_SIZE_LIMIT_EXCEEDED"
-    default_message = "The list would exceed its size limit"
-
-
-class TotalSizeLimitExceeded(Conflict):
-    code = "TOTAL_SIZE_LIMIT_EXCEEDED"
-    default_message = "The lists would exceed their total size limit"
-
-
 def ensure_list_accepts_changes(marketing_list: MarketingList) -> None:
     """Refuse additions and imports into an archived list (400 VALIDATION_ERROR on `list_id`). Archived lists keep
     their members, and removals stay possible so that erasure and unsubscribes can always be honoured."""
@@ -199,43 +189,6 @@ def ensure_list_accepts_changes(marketing_list: MarketingList) -> None:
             "list_id",
             "This list is archived: it takes no additions or imports. Unarchive it first (POST .../archive).",
             summary="The list is archived",
-        )
-
-
-def _total_static_members_estimate() -> int | None:
-    """PostgreSQL's planner estimate of all list memberships (None elsewhere, or before the first ANALYZE)."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [ListMembership._meta.db_table])
-        row = cursor.fetchone()
-    return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
-
-
-def check_list_capacity(marketing_list: MarketingList, adding: int) -> None:
-    """Refuse (409) adding `adding` new members to a static list when that would take it past its own limit
-    (`max_members`, else settings.LIST_MAX_MEMBERS: LIST_SIZE_LIMIT_EXCEEDED) or take all static lists together
-    past settings.TOTAL_MAX_SUBSCRIBERS (TOTAL_SIZE_LIMIT_EXCEEDED). Call it before changing anything, inside the
-    transaction that adds, with the list locked, so that a refusal leaves everything as it was."""
-    if adding <= 0:
-        return
-    limit = marketing_list.max_members if marketing_list.max_members is not None else settings.LIST_MAX_MEMBERS
-    current = ListMembership.objects.filter(marketing_list_id=marketing_list.pk).count()
-    if current + adding > limit:
-        raise ListSizeLimitExceeded(
-            issues=[Issue("csv", f"The list holds {current} members; adding {adding} would pass its limit of {limit}")]
-        )
-    total_limit = settings.TOTAL_MAX_SUBSCRIBERS
-    # Counting every membership row is slow at tens of millions; the planner's estimate decides when it is needed.
-    estimate = _total_static_members_estimate()
-    if estimate is not None and estimate + adding < total_limit * 0.9:
-        return
-    total = ListMembership.objects.count()
-    if total + adding > total_limit:
-        raise TotalSizeLimitExceeded(
-            issues=[
-                Issue("csv", f"All lists hold {total} members; adding {adding} would pass the limit of {total_limit}")
-            ]
         )
 
 
@@ -250,13 +203,14 @@ def list_set_archived(*, marketing_list: MarketingList, archived: bool) -> Marke
 
 
 @transaction.atomic
-def list_add_subscriber(*, marketing_list: MarketingList, subscriber: Subscriber) -> None:
+def list_add_subscriber(*, marketing_list: MarketingList, subscriber: Subscriber, field: str = "list_id") -> None:
+    """Add one subscriber to a static, unarchived list within its size limits (a refusal's issue names `field`)."""
     _static_only(marketing_list)
     ensure_list_accepts_changes(marketing_list)
     if ListMembership.objects.filter(marketing_list=marketing_list, subscriber=subscriber).exists():
         return
-    MarketingList.objects.select_for_update().filter(pk=marketing_list.pk).first()
-    check_list_capacity(marketing_list, 1)
+    [marketing_list] = lists_lock_for_adding([marketing_list])
+    check_list_capacity(marketing_list, 1, field=field)
     _, created = ListMembership.objects.get_or_create(marketing_list=marketing_list, subscriber=subscriber)
     if created:
         touch(Subscriber, subscriber.pk)
@@ -372,6 +326,8 @@ def subscriber_set_memberships(
         current = set(ListMembership.objects.filter(subscriber=subscriber).values_list("marketing_list_id", flat=True))
         if current - wanted:
             ListMembership.objects.filter(subscriber=subscriber, marketing_list_id__in=current - wanted).delete()
+        for marketing_list in lists_lock_for_adding(lst for lst in lists if lst.pk not in current):
+            check_list_capacity(marketing_list, 1, field="lists")
         ListMembership.objects.bulk_create(
             [ListMembership(subscriber=subscriber, marketing_list_id=pk) for pk in wanted - current],
             ignore_conflicts=True,

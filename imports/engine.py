@@ -17,14 +17,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from audiences.capacity import list_room, lists_lock_for_adding
 from audiences.models import AudienceMembership, ListMembership
 from core.ids import PUBLIC_ID_RANDOM_LENGTH
 from imports.models import ImportJob, ImportRowError
-from imports.rows import CleanRow, RowValidator
+from imports.rows import CleanRow, RowProblem, RowValidator
 from subscribers.models import Subscriber
 from subscribers.services.catalog import custom_fields_discover
 
@@ -313,6 +314,41 @@ def _dry_counts(import_type: str, rows: list[CleanRow], existing: set[str], targ
     return counts
 
 
+def joining_rows(import_type: str, rows: list[CleanRow], list_pk: int) -> list[CleanRow]:
+    """The rows of a batch that would give the list a new member, in file order (one query a 500 rows): a new
+    subscriber unless the import only updates, an existing non-member unless it only creates."""
+    member: dict[str, bool] = {}
+    keys = [row.key for row in rows]
+    in_list = ListMembership.objects.filter(marketing_list_id=list_pk, subscriber_id=OuterRef("pk"))
+    for start in range(0, len(keys), 500):
+        found = Subscriber.objects.annotate(key=Lower("email")).filter(key__in=keys[start : start + 500])
+        member.update(found.annotate(member=Exists(in_list)).values_list("key", "member"))
+    if import_type == ImportJob.ImportType.CREATE_ONLY:
+        return [row for row in rows if row.key not in member]
+    if import_type == ImportJob.ImportType.UPDATE_ONLY:
+        return [row for row in rows if member.get(row.key) is False]
+    return [row for row in rows if not member.get(row.key)]
+
+
+def _over_the_limit(row: CleanRow, code: str, reason: str) -> RowProblem:
+    return RowProblem(row.row_number, row.email, code.lower(), reason, "the row was not imported",
+                      "Make room in the list (or raise its limit) and import the rows left out again")  # fmt: skip
+
+
+def create_missing_subscribers(rows: list[CleanRow], *, defaults: dict[str, Any]) -> int:
+    """Create the subscribers of these validated rows (distinct emails) that do not exist yet, as a `create_only`
+    import does: the custom fields' defaults, no consent recorded, their keys discovered. Answers how many it
+    created. Contact files (imports.contacts) create subscribers this way."""
+    if not rows:
+        return 0
+    if use_fast_path():
+        counts = _fast_apply(ImportJob.ImportType.CREATE_ONLY, rows, defaults, Target())
+    else:
+        _, counts = _portable_apply(ImportJob.ImportType.CREATE_ONLY, rows, defaults)
+    custom_fields_discover(values=[row.fields for row in rows if row.fields])
+    return counts.created
+
+
 class JobTakenOver(Exception):
     """Another worker resumed this job (this one was thought dead): this worker's batch is rolled back."""
 
@@ -329,6 +365,8 @@ class BatchRunner:
     changed_anything: bool = False
     # Custom-field keys of the file that have a definition (or were discovered): no need to look them up again.
     known_keys: set[str] = field(default_factory=set)
+    # A dry run adds nobody: the members its earlier batches would have added, for the size limits of the next ones.
+    dry_joined: int = 0
 
     def run(self, rows: Iterator[tuple[int, dict[str, str]]], should_stop: Callable[[], bool]) -> bool:
         """Answers True when every row was processed, False when `should_stop` said so between batches."""
@@ -376,7 +414,9 @@ class BatchRunner:
                     problem = None if row.key in existing else self.validator.missing_required(row)
                     (problems.append(problem) if problem else kept.append(row))
                 clean = kept
-                problems.sort(key=lambda problem: problem.row_number)
+            if target.list_pk and clean and job.import_type != ImportJob.ImportType.REMOVE_ONLY:
+                clean = self._within_list_limits(target.list_pk, clean, problems)
+            problems.sort(key=lambda problem: problem.row_number)
             if job.dry_run:
                 counts = _dry_counts(job.import_type, clean, existing, target)
             elif not clean:
@@ -398,6 +438,31 @@ class BatchRunner:
             self.after_batch(job)
         if settings.IMPORT_BATCH_PAUSE_SECONDS:
             time.sleep(settings.IMPORT_BATCH_PAUSE_SECONDS)  # a testing aid: lets a test kill a worker mid-import
+
+    def _within_list_limits(self, list_pk: int, rows: list[CleanRow], problems: list[RowProblem]) -> list[CleanRow]:
+        """The rows that fit in the list's size limits; each row that would add a member past them becomes a
+        problem instead (and is not applied at all). Counted once per batch with the list locked (audiences.capacity);
+        only a batch that may not fit looks up which of its rows would add members."""
+        job = self.job
+        dry_run = job.dry_run
+        if dry_run:
+            marketing_list = job.marketing_list
+        else:
+            [marketing_list] = lists_lock_for_adding([job.marketing_list])
+        room = list_room(marketing_list, adding=self.dry_joined + len(rows), field="list_id")
+        if room.refusal is None and not dry_run:
+            return rows
+        joining = joining_rows(job.import_type, rows, list_pk)
+        fits = max(room.fits - self.dry_joined, 0) if room.refusal is not None else len(joining)
+        if dry_run:
+            self.dry_joined += min(fits, len(joining))
+        over = joining[fits:]
+        if not over:
+            return rows
+        code = room.refusal.code
+        left_out = {row.row_number for row in over}
+        problems.extend(_over_the_limit(row, code, room.reason) for row in over)
+        return [row for row in rows if row.row_number not in left_out]
 
     def _discover_custom_fields(self, rows: list[CleanRow]) -> None:
         """Register the file's keys that no custom field names, once per batch (and no more once all are known)."""

@@ -324,6 +324,10 @@ class RowValidator:
             (problems if isinstance(outcome, RowProblem) else clean).append(outcome)
         return clean, problems
 
+    def check_row(self, row_number: int, raw: dict[str, str]) -> CleanRow | RowProblem:
+        """One row's checks without duplicate detection, for callers whose rows are distinct already."""
+        return self._check(row_number, raw)[1]
+
     def _check(self, row_number: int, raw: dict[str, str]) -> tuple[str | None, CleanRow | RowProblem]:
         """The row's email key (None when it has no valid email) and what the row is."""
         text = (raw.get(self.plan.email) or "").strip()

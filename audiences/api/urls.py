@@ -37,7 +37,7 @@ urlpatterns = [
         views.AudienceMemberExplainView.as_view(),
         name="audience-member-explain",
     ),
-    path("lists", views.ListCollectionView.as_view(), name="list-create"),
+    path("lists", contacts_views.ListCollectionView.as_view(), name="list-create"),
     path("lists/list", views.ListListView.as_view(), name="list-list"),
     path("lists/<str:list_id>", views.ListDetailView.as_view(), name="list-detail"),
     path("lists/<str:list_id>/subscribers", views.ListSubscribersView.as_view(), name="list-subscribers"),

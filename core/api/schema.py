@@ -96,7 +96,8 @@ ERROR_STATUSES = {
     "401": "UNAUTHORIZED: missing or invalid X-API-Key",
     "403": "FORBIDDEN: the key lacks the scope",
     "404": "Not found",
-    "409": "Conflict: DUPLICATE_EMAIL or VERSION_CONFLICT",
+    "409": "Conflict: DUPLICATE_EMAIL, VERSION_CONFLICT, or a list size limit (LIST_SIZE_LIMIT_EXCEEDED, "
+    "TOTAL_SIZE_LIMIT_EXCEEDED)",
 }
 BODY_ERROR_STATUSES = {
     "413": "PAYLOAD_TOO_LARGE: the body is larger than the operation accepts",

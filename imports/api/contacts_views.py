@@ -1,5 +1,5 @@
-"""Seed 003's contact operations on a list: add, remove and clear from a CSV with statistics, archive, and the
-streaming export of its members."""
+"""Seed 003's contact operations on a list: create a list from a CSV, add, remove and clear from a CSV with
+statistics, archive, and the streaming export of its members."""
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -9,7 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audiences import services
+from audiences.api import views as list_views
+from audiences.api.serializers import ListInputSerializer
 from audiences.api.views import ListApiView
+from audiences.models import DEFAULT_AUDIENCE_ID
 from core.api.parsers import BoundedJSONParser
 from core.errors import ValidationFailed
 from imports import contacts, exports
@@ -18,6 +21,8 @@ from imports.api.contacts_serializers import (
     ArchiveInputSerializer,
     ArchiveOutputSerializer,
     ContactsFileSerializer,
+    ListCreatedSerializer,
+    ListFromFileSerializer,
     RemoveStatisticsSerializer,
 )
 from imports.api.upload_views import MULTIPART_OVERHEAD_BYTES
@@ -37,6 +42,42 @@ def _contacts_file(request: Request):  # noqa: ANN202 - an UploadedFile
     return upload
 
 
+def _is_multipart(request: Request) -> bool:
+    return (request.content_type or "").lower().startswith("multipart/form-data")
+
+
+class ListCollectionView(list_views.ListCollectionView):
+    """POST: create a list, from a JSON body or (seed 003's create-new) a multipart form with a file of contacts."""
+
+    parser_classes = [BoundedJSONParser, MultiPartParser]
+
+    def body_scopes(self, request: Request) -> tuple[str, ...]:
+        # A form starts no import jobs; and its file is not read before the size check.
+        return () if _is_multipart(request) else super().body_scopes(request)
+
+    @extend_schema(
+        request={"application/json": ListInputSerializer, "multipart/form-data": ListFromFileSerializer},
+        responses=ListCreatedSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        """Create a list on an audience: `static` (members added one by one, from a file or imported) or `dynamic`
+        (its members are the audience's). Answers `{"id"}`.
+
+        As JSON, each entry of `jobs` starts an import into the new list. As multipart/form-data (seed 003's
+        create-new), `name`, optional `audience_id` (aud_default by default) and the part `csv`, one email or customer
+        ID (sub_...) a line, create a static list holding those contacts, and the answer adds the file's
+        `statistics` as `POST /api/lists/{id}/contacts` gives them (an email naming no subscriber creates one). A size
+        limit refusal (409) creates nothing."""
+        if not _is_multipart(request):
+            return super().post(request)
+        upload = _contacts_file(request)
+        data = self.parse(ListFromFileSerializer, request.data.dict())
+        marketing_list, statistics = contacts.list_create_with_contacts(
+            name=data["name"], audience=self.get_audience(data.get("audience_id") or DEFAULT_AUDIENCE_ID), source=upload
+        )
+        return Response({"id": marketing_list.public_id, "statistics": contacts.statistics_dict(statistics)})
+
+
 class ListContactsView(ListApiView):
     """POST: add the subscribers a file names (one email or customer ID a line) to a static list.
     DELETE: remove every member of a static list."""
@@ -45,9 +86,11 @@ class ListContactsView(ListApiView):
 
     @extend_schema(request={"multipart/form-data": ContactsFileSerializer}, responses=AddStatisticsSerializer)
     def post(self, request: Request, list_id: str) -> Response:
-        """Add the existing subscribers a file names to a static list, with statistics.
+        """Add the subscribers a file names to a static list, with statistics.
 
-        The multipart part `csv` holds one email or customer ID (sub_...) a line."""
+        The multipart part `csv` holds one email or customer ID (sub_...) a line. An email naming no subscriber
+        creates one (as an import would) and counts as added; a customer ID naming nobody is invalid; `skipped`
+        counts the subscribers already in the list. Past a size limit, 409 and nothing changes."""
         marketing_list = self.get_object(list_id)
         statistics = contacts.list_add_contacts(marketing_list=marketing_list, source=_contacts_file(request))
         return Response({"id": marketing_list.public_id, "statistics": contacts.statistics_dict(statistics)})

@@ -26,7 +26,9 @@ def _request_serializers():
         view.request = spectacular_settings.GET_MOCK_REQUEST(method, path, view, None)
         view.schema.get_operation(path, path_regex, "^/api", method, generator.registry)
         request = view.schema.get_request_serializer()
-        if request is None or isinstance(request, dict):  # no body, or multipart (a file, not JSON)
+        if isinstance(request, dict):  # by media type: the JSON body, if any (multipart carries a file, not JSON)
+            request = request.get("application/json")
+        if request is None:
             continue
         yield method, path, request
 

@@ -6,9 +6,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from audiences.models import AudienceMembership, ListMembership, MarketingList
-from subscribers.models import Subscriber
+from subscribers.models import ConsentRecord, CustomField, Subscriber, SubscriptionPreference
 from tests.api_assertions import assert_error
-from tests.factories import AudienceFactory, MarketingListFactory, SubscriberFactory
+from tests.factories import AudienceFactory, CustomFieldFactory, MarketingListFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +51,10 @@ def test_add_counts_every_line_once(api, people, static_list):
             "ann@example.com",  # duplicated
             "cat@example.com",  # duplicated: the same subscriber as the customer id above
             "dan@example.com",  # skipped: already a member
-            "nobody@example.com",  # skipped: no such subscriber
+            "Nobody@Example.com",  # added: no such subscriber, so one is created
             "nobody@example.com",  # duplicated
+            "sub_NoSuchCustomer1",  # invalid: a customer ID naming nobody
+            "sub_NoSuchCustomer1",  # invalid too
             "not an email",  # invalid
             "",  # blank, not counted
             "@@",  # invalid
@@ -62,13 +64,75 @@ def test_add_counts_every_line_once(api, people, static_list):
     assert response.status_code == 200, response.json()
     assert response.json() == {
         "id": static_list.public_id,
-        "statistics": {"added": 3, "invalid": 2, "skipped": 2, "duplicated": 3},
+        "statistics": {"added": 4, "invalid": 4, "skipped": 1, "duplicated": 3},
     }
-    assert members(static_list) == {"ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com"}
-    # Their versions moved (their lists changed); dan's did not.
+    assert members(static_list) == {
+        "ann@example.com",
+        "bob@example.com",
+        "cat@example.com",
+        "dan@example.com",
+        "Nobody@example.com",
+    }
+    # Their versions moved (their lists changed); dan's did not; the new subscriber starts at 1, as an import's do.
     versions = dict(Subscriber.objects.values_list("email", "version"))
     assert versions["ann@example.com"] == people["ann"].version + 1
     assert versions["dan@example.com"] == people["dan"].version
+    assert versions["Nobody@example.com"] == 1
+
+
+def test_an_email_naming_no_subscriber_creates_one_as_an_import_would(api, static_list):
+    CustomFieldFactory(name="plan", field_type=CustomField.FieldType.STRING, default="free")
+    rules = {"match": "all", "conditions": [{"field": "email", "operation": "like", "value": "@newco.com"}]}
+    audience_id = api.post("/api/audiences", {"name": "Newco people", "rules": rules}).json()["id"]
+    text = "\n".join(
+        [
+            "New.Person@NewCo.com",  # added: created with the address as written (domain lower-cased)
+            "a..b@example.com",  # invalid: looks like an address, but an import would refuse it
+            "a..b@example.com",  # invalid too
+        ]
+    )
+    response = upload(api, f"/api/lists/{static_list.public_id}/contacts", text)
+    assert response.status_code == 200, response.json()
+    assert response.json()["statistics"] == {"added": 1, "invalid": 2, "skipped": 0, "duplicated": 0}
+    created = Subscriber.objects.get(email="New.Person@newco.com")
+    assert (created.first_name, created.last_name, created.active) == ("", "", True)
+    assert created.additional_fields_data == {"plan": "free"}  # the custom field's default, as an import gives it
+    assert not SubscriptionPreference.objects.filter(subscriber=created).exists()  # no consent given, as an import
+    assert not ConsentRecord.objects.filter(subscriber=created).exists()
+    assert not Subscriber.objects.filter(email__icontains="a..b").exists()
+    detail = api.get(f"/api/subscribers/{created.public_id}").json()
+    assert detail["lists"] == [static_list.public_id]
+    # Rule audiences know the new subscriber at once.
+    assert AudienceMembership.objects.filter(audience__public_id=audience_id, subscriber=created).exists()
+
+
+def test_a_required_custom_field_without_default_makes_new_emails_invalid(api, people, static_list):
+    CustomFieldFactory(name="region", required=True)
+    response = upload(api, f"/api/lists/{static_list.public_id}/contacts", "ann@example.com\nnew@example.com")
+    assert response.json()["statistics"] == {"added": 1, "invalid": 1, "skipped": 0, "duplicated": 0}
+    assert not Subscriber.objects.filter(email="new@example.com").exists()
+
+
+def test_many_new_emails_are_created_in_chunks(api, static_list, monkeypatch):
+    from imports import contacts
+
+    monkeypatch.setattr(contacts, "CREATE_CHUNK", 7)
+    existing = SubscriberFactory.create_batch(5)
+    text = "\n".join([*(f"new{i}@example.com" for i in range(30)), *(s.email for s in existing), "NEW3@example.com"])
+    response = upload(api, f"/api/lists/{static_list.public_id}/contacts", text)
+    assert response.json()["statistics"] == {"added": 35, "invalid": 0, "skipped": 0, "duplicated": 1}
+    assert ListMembership.objects.filter(marketing_list=static_list).count() == 35
+    assert Subscriber.objects.filter(email__startswith="new").count() == 30
+
+
+def test_a_size_limit_refusal_creates_no_subscriber(api, people, static_list, settings):
+    settings.LIST_MAX_MEMBERS = 2
+    before = stored()
+    # Two existing subscribers fit; the one the file would create is the third member.
+    response = upload(api, f"/api/lists/{static_list.public_id}/contacts", "ann@example.com\nbob@example.com\nx@y.com")
+    assert_error(response, 409, "LIST_SIZE_LIMIT_EXCEEDED", "csv")
+    assert stored() == before
+    assert not Subscriber.objects.filter(email="x@y.com").exists()
 
 
 def test_add_again_skips_members_and_crlf_bom_quotes_are_read(api, people, static_list):
@@ -130,13 +194,16 @@ def test_remove_counts_every_line_once(api, people, static_list):
             people["bob"].public_id,  # deleted
             "bob@example.com",  # duplicated
             "dan@example.com",  # skipped: not a member
-            "ghost@example.com",  # skipped: no such subscriber
+            "ghost@example.com",  # skipped: no such subscriber, so not in the list
+            "Ghost@example.com",  # duplicated
+            "sub_NoSuchCustomer1",  # invalid: a customer ID naming nobody
             "nonsense",  # invalid
         ]
     )
     response = upload(api, f"/api/lists/{static_list.public_id}/contacts/remove", text)
     assert response.status_code == 200, response.json()
-    assert response.json() == {"statistics": {"deleted": 2, "invalid": 1, "skipped": 2, "duplicated": 1}}
+    assert response.json() == {"statistics": {"deleted": 2, "invalid": 2, "skipped": 2, "duplicated": 2}}
+    assert not Subscriber.objects.filter(email__iexact="ghost@example.com").exists()  # removing creates nobody
     assert members(static_list) == {"cat@example.com"}
 
 

@@ -102,3 +102,61 @@ def test_migrate_and_import_on_sqlite_with_jobs_in_process(tmp_path):
     ]
     assert members == 4
     assert errors == [(4, "invalid_email"), (5, "duplicate_in_file")]
+
+
+# Seed 003's contacts calls through the API (the test client, in a shell of the embedded instance): the SQLite path of
+# imports.contacts, creating subscribers for unknown emails, and the size limit.
+SHELL_CONTACTS = """
+import json
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+from core.models import ALL_SCOPES
+from core.services import api_key_create
+_, key = api_key_create(name="embedded", scopes=list(ALL_SCOPES))
+client = APIClient()
+client.credentials(HTTP_X_API_KEY=key)
+def post(path, text, **form):
+    part = SimpleUploadedFile("contacts.csv", text.encode(), "text/csv")
+    return client.post(path, {**form, "csv": part}, format="multipart")
+created = post("/api/lists", "email\\nann@example.com\\nNew@Example.com\\nnew@example.com\\nsub_Nobody1", name="File")
+list_id = created.json()["id"]
+added = post(f"/api/lists/{list_id}/contacts", "ann@example.com\\ncy@example.com\\na..b@example.com\\n")
+refused = post(f"/api/lists/{list_id}/contacts", "dee@example.com\\neve@example.com\\n")
+removed = post(f"/api/lists/{list_id}/contacts/remove", "ann@example.com\\nghost@example.com\\n")
+print(json.dumps([list_id, created.json()["statistics"], added.json()["statistics"], refused.status_code,
+                  refused.json()["code"], removed.json()["statistics"]]))
+"""
+
+
+def test_contacts_files_on_sqlite(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "RQ_QUEUE_PREFIX") and not key.startswith("PYTEST_")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{database}",
+        REDIS_URL="",
+        ROSTER_DATA_DIR=str(tmp_path / "data"),
+        DEBUG="false",
+        ALLOWED_HOSTS="testserver",
+        LIST_MAX_MEMBERS="4",
+    )
+    manage(env, "migrate", "--noinput", "-v", "0")
+    output = manage(env, "shell", "-c", SHELL_CONTACTS).strip().splitlines()[-1]
+    list_id, created, added, refused_status, refused_code, removed = json.loads(output)
+    assert created == {"added": 2, "invalid": 1, "skipped": 0, "duplicated": 1}
+    assert added == {"added": 1, "invalid": 1, "skipped": 1, "duplicated": 0}
+    assert (refused_status, refused_code) == (409, "LIST_SIZE_LIMIT_EXCEEDED")
+    assert removed == {"deleted": 1, "invalid": 0, "skipped": 1, "duplicated": 0}
+    with sqlite3.connect(database) as db:
+        emails = [row[0] for row in db.execute("SELECT email FROM subscribers_subscriber ORDER BY email")]
+        members = db.execute(
+            "SELECT s.email FROM audiences_listmembership AS m JOIN audiences_marketinglist AS l "
+            "ON l.id = m.marketing_list_id JOIN subscribers_subscriber AS s ON s.id = m.subscriber_id "
+            "WHERE l.public_id = ? ORDER BY s.email",
+            [list_id],
+        ).fetchall()
+    assert emails == ["New@example.com", "ann@example.com", "cy@example.com"]
+    assert [row[0] for row in members] == ["New@example.com", "cy@example.com"]
