@@ -281,9 +281,27 @@ class SubscriptionTypeOutputSerializer(serializers.ModelSerializer):
         fields = ("id", "name", "description", "created_at", "updated_at", "version")
 
 
+# Kasplo's name for a number field (seed 004: "string, boolean, numeric, date, dropdown"), taken on writes.
+FIELD_TYPE_ALIASES = {"numeric": CustomField.FieldType.NUMBER}
+
+
+class CustomFieldTypeField(serializers.ChoiceField):
+    """A custom field's type: Roster's names, and Kasplo's `numeric` read as `number` (answered as `number`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        aliases = [(alias, f"{alias} (read as {target})") for alias, target in FIELD_TYPE_ALIASES.items()]
+        super().__init__(choices=[*CustomField.FieldType.choices, *aliases], **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        return str(FIELD_TYPE_ALIASES.get(value, value))
+
+
 class CustomFieldInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=64)
-    type = serializers.ChoiceField(choices=CustomField.FieldType.choices)
+    type = CustomFieldTypeField(
+        help_text="string, number, boolean, date or dropdown; `numeric` (seed 004's name) is taken as `number`."
+    )
     values = serializers.ListField(child=serializers.JSONField(), max_length=500, required=False)
     required = serializers.BooleanField(required=False, default=False)
     default = serializers.JSONField(required=False, allow_null=True)

@@ -1,21 +1,22 @@
 from typing import Any
 
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audiences.selectors import audience_members, list_members, reachable
 from audiences.services import resolve_audiences, resolve_lists
-from core.api.pagination import PageRequestSerializer
+from core.api.pagination import PageRequest, PageRequestSerializer
 from core.api.schema import IdResponseSerializer, page_of
 from core.api.views import ApiView, PagedListView, expected_version, get_by_public_id, scopes_for, with_etag
-from core.conditions import FieldRegistry
+from core.conditions import FieldRegistry, filters_name
 from core.conditions.fields import BooleanKind, DateTimeKind, NumberKind, PublicIdKind, StringKind
 from core.errors import ApplicationError, InvalidPreference, Issue, NotFound
 from subscribers import selectors, services
 from subscribers.api import serializers as s
 from subscribers.filters import SUBSCRIBER_SORT_FIELDS, subscriber_registry
-from subscribers.models import SubscriptionType
+from subscribers.models import SubscriptionType, Tag
 
 
 class SubscriberApiView(ApiView):
@@ -362,6 +363,10 @@ class TagListView(PagedListView, TagApiView):
     def get_queryset(self):
         return selectors.tag_list()
 
+    def default_filter(self, page: PageRequest) -> Q:
+        # Seed 004: "By default, the active tags will be fetched"; a `status` condition anywhere asks for others.
+        return Q() if filters_name(page.filters, "status") else Q(status=Tag.Status.ACTIVE)
+
     def get_registry(self) -> FieldRegistry:
         return FieldRegistry(
             {
@@ -375,7 +380,10 @@ class TagListView(PagedListView, TagApiView):
 
     @extend_schema(request=PageRequestSerializer, responses=page_of(s.TagOutputSerializer))
     def post(self, request: Request) -> Response:
-        """Page through tags (sorted by name by default)."""
+        """Page through tags (sorted by name by default).
+
+        Active tags only (`status` 1) unless `filters` has a condition on `status`: `{"status": {"operation": "eq",
+        "value": 2}}` answers the inactive ones, `{"status": {"operation": "in", "value": [1, 2]}}` all of them."""
         return super().post(request)
 
 
