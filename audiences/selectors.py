@@ -1,13 +1,23 @@
 """Who is in an audience or a list. Every answer about membership (member pages, counts, filters, search counts)
 comes from these functions, so they never disagree."""
 
+import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.db.models.sql.where import AND
+from django.utils import timezone
 
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
+from audiences.models import (
+    DEFAULT_AUDIENCE_ID,
+    Audience,
+    AudienceDailyCount,
+    AudienceMembership,
+    ListDailyCount,
+    ListMembership,
+    MarketingList,
+)
 from core.api.fields import format_timestamp
 from subscribers.models import Subscriber
 
@@ -190,3 +200,22 @@ def audience_status(audience: Audience) -> dict:
         "has_rules": audience.has_rules,
         "failure_reason": audience.failure_reason or None,
     }
+
+
+class DailyCount(NamedTuple):
+    day: dt.date
+    members: int
+    reachable: int
+
+
+def daily_counts(target: Audience | MarketingList, *, days: int, today: dt.date | None = None) -> list[DailyCount]:
+    """The member and reachable counts the worker recorded for an audience or a list on each of the last `days` days
+    (today included), oldest first. A day the worker recorded nothing for (it did not run, or the list did not exist
+    yet) has no entry: nothing is made up. The admin's growth chart and the API's growth endpoints both read this."""
+    today = today or timezone.localdate()
+    if isinstance(target, Audience):
+        rows = AudienceDailyCount.objects.filter(audience=target)
+    else:
+        rows = ListDailyCount.objects.filter(marketing_list=target)
+    rows = rows.filter(day__gt=today - dt.timedelta(days=days), day__lte=today).order_by("day")
+    return [DailyCount(*row) for row in rows.values_list("day", "member_count", "reachable_count")]
