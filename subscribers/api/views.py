@@ -41,7 +41,8 @@ class SubscriberCollectionView(SubscriberApiView):
     def post(self, request: Request) -> Response:
         """Create a subscriber.
 
-        `email` and `first_name` are required; `audiences`, `lists` and `tags` take ids, `subscription_updates`
+        `email` and `first_name` are required; `audiences` (manual additions; `aud_default`, which holds everyone, is
+        accepted and changes nothing), `lists` (static lists) and `tags` take ids, `subscription_updates`
         records consent per subscription type, and `additional_fields_data` holds custom field values. A second
         subscriber with the same email (in any case) answers 409 `DUPLICATE_EMAIL`."""
         data = self.parse(s.SubscriberInputSerializer)
@@ -78,7 +79,10 @@ class SubscriberDetailView(SubscriberApiView):
     def get(self, request: Request, subscriber_id: str) -> Response:
         """One subscriber, with their audiences, lists, tags and subscription preferences.
 
-        The ETag header carries the version, for If-Match on a later update."""
+        `audiences` (`aud_default` first, then the manual additions) and `lists` (static lists) are what a write sets;
+        `memberships` is every audience and list the subscriber is in, rule audiences and dynamic lists included, each
+        with how (`default`, `manual`, `rule`; `manual`, `dynamic`, `included`). The ETag header carries the version,
+        for If-Match on a later update."""
         [subscriber] = selectors.subscribers_with_relations([selectors.subscriber_get(subscriber_id)])
         return with_etag(Response(s.SubscriberOutputSerializer(subscriber).data), subscriber.version)
 
