@@ -24,19 +24,19 @@ class GrowthQuerySerializer(serializers.Serializer):
     )
 
 
-class GrowthDaySerializer(serializers.Serializer):
+class MemberGrowthDaySerializer(serializers.Serializer):
     date = serializers.DateField(help_text="The day (UTC), `YYYY-MM-DD`.")
     count = serializers.IntegerField(help_text="Members at the end of the day's recording.")
     reachable = serializers.IntegerField(help_text="Of them, reachable: active and on no suppression list.")
 
 
-class GrowthSerializer(serializers.Serializer):
+class MemberGrowthSerializer(serializers.Serializer):
     """Daily member counts, oldest first: one entry per day the worker recorded (days without a record are left
     out, not filled in)."""
 
     id = serializers.CharField()
     days = serializers.IntegerField(help_text="The window asked for, in days, today included.")
-    results = GrowthDaySerializer(many=True)
+    results = MemberGrowthDaySerializer(many=True)
 
 
 def growth(target: Audience | MarketingList, query_params: Any) -> dict[str, Any]:
@@ -57,9 +57,9 @@ class AudienceGrowthView(AudienceApiView):
     validation_error_code = "VALIDATION_ERROR"
     validation_error_message = "Invalid growth request"
 
-    @extend_schema(parameters=[GrowthQuerySerializer], responses=GrowthSerializer)
+    @extend_schema(parameters=[GrowthQuerySerializer], responses=MemberGrowthSerializer)
     def get(self, request: Request, audience_id: str) -> Response:
-        """An audience's member count on each recorded day of the last `days` days, oldest first.
+        """An audience's member count per recorded day, oldest first (the last `days` days).
 
         `days` (1 to 366, 30 by default) counts back from today, today included. Each entry is a day the worker
         recorded (`record_daily_counts`, daily at 23:50 UTC, from the same selectors as the member counts): `date`,
@@ -73,9 +73,9 @@ class ListGrowthView(ListApiView):
     validation_error_code = "VALIDATION_ERROR"
     validation_error_message = "Invalid growth request"
 
-    @extend_schema(parameters=[GrowthQuerySerializer], responses=GrowthSerializer)
+    @extend_schema(parameters=[GrowthQuerySerializer], responses=MemberGrowthSerializer)
     def get(self, request: Request, list_id: str) -> Response:
-        """A list's member count on each recorded day of the last `days` days, oldest first.
+        """A list's member count per recorded day, oldest first (the last `days` days).
 
         Static, dynamic and composed lists alike: the worker counts each list's own members (`list_members`) every
         day next to the audiences', rather than deriving a dynamic list's from its audience. `days` (1 to 366, 30 by

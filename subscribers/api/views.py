@@ -270,6 +270,8 @@ class CustomFieldCollectionView(CustomFieldApiView):
     def post(self, request: Request) -> Response:
         """Define a custom field (string, number, boolean, date or dropdown with `values`).
 
+        `type` also takes seed 004's `numeric`, stored and answered as `number` (on update too).
+
         Its values live in subscribers' `additional_fields_data.<name>`, typed for filters and audience rules."""
         data = self.parse(s.CustomFieldInputSerializer)
         created = services.custom_field_create(
