@@ -13,11 +13,10 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceDailyCount, AudienceMembership, MarketingList
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, MarketingList
 from audiences.rules import audience_rules_q, validate_rules
-from audiences.selectors import reachable
+from audiences.selectors import daily_counts, reachable
 from core.conditions import values
 from core.conditions.fields import (
     AggregateKind,
@@ -347,15 +346,13 @@ def _tick_step(value: int, ticks: int = 4) -> int:
     return int(10 * magnitude)
 
 
-def growth_chart(audience: Audience, *, days: int = CHART_DAYS, today: dt.date | None = None) -> dict[str, Any] | None:
-    """Points and axes for the audience's daily member and reachable counts over the last `days` days, or None
-    when the worker has recorded none yet."""
-    today = today or timezone.localdate()
-    rows = list(
-        AudienceDailyCount.objects.filter(audience=audience, day__gt=today - dt.timedelta(days=days))
-        .order_by("day")
-        .values_list("day", "member_count", "reachable_count")
-    )
+def growth_chart(
+    target: Audience | MarketingList, *, days: int = CHART_DAYS, today: dt.date | None = None
+) -> dict[str, Any] | None:
+    """Points and axes for the audience's (or list's) daily member and reachable counts over the last `days` days, or
+    None when the worker has recorded none yet. The counts are `audiences.selectors.daily_counts`, which the API's
+    growth endpoints answer too."""
+    rows = daily_counts(target, days=days, today=today)
     if not rows:
         return None
     first_day, last_day = rows[0][0], rows[-1][0]

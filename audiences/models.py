@@ -175,3 +175,20 @@ class AudienceDailyCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.audience_id} {self.day}: {self.member_count}"
+
+
+class ListDailyCount(models.Model):
+    """A list's member count on one day, kept by the worker with the audiences' (`record_daily_counts`): a list's
+    members are not always its audience's (static lists, compositions, a changed audience), so they are counted."""
+
+    marketing_list = models.ForeignKey(MarketingList, on_delete=models.CASCADE, related_name="daily_counts")
+    day = models.DateField()
+    member_count = models.PositiveIntegerField()
+    reachable_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ("marketing_list", "day")
+        constraints = [models.UniqueConstraint(fields=["marketing_list", "day"], name="list_daily_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.marketing_list_id} {self.day}: {self.member_count}"

@@ -5,6 +5,7 @@ from django.db.models import F, JSONField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
 from audiences.models import AudienceMembership, ListMembership
+from audiences.selectors import subscriber_memberships
 from core.errors import NotFound
 from core.ids import is_storable_public_id
 from subscribers.models import CustomField, Subscriber, SubscriptionPreference, SubscriptionType, Tag
@@ -52,8 +53,12 @@ def _relation_lists() -> dict[str, RelatedList]:
     """Built once: annotating resolves a copy of each, so they are shared safely."""
     subscriber = OuterRef("pk")
     return {
+        # The audiences a write names: manual additions (rule matches are in `memberships`).
         "audience_public_ids": RelatedList(
-            AudienceMembership.objects.filter(subscriber=subscriber)
+            AudienceMembership.objects.filter(
+                subscriber=subscriber,
+                source__in=(AudienceMembership.MANUAL, AudienceMembership.MANUAL | AudienceMembership.RULE),
+            )
             .order_by("pk")
             .values(item=F("audience__public_id"))
         ),
@@ -86,9 +91,10 @@ def _relation_lists() -> dict[str, RelatedList]:
 def subscribers_with_relations(subscribers: Iterable[Subscriber]) -> list[Subscriber]:
     """Subscribers already read, with everything else their API representation shows, in one query for them all:
     four lists, set on each, in the order the API gives them (`SubscriberOutputSerializer` reads them):
-    `audience_public_ids` and `list_public_ids` by membership, `tag_public_ids` by tag name, and `preference_items`
-    by subscription type name, each {subscription_type_id, subscribed, subscribed_date, unsubscribed_date} with the
-    dates as ISO 8601 text.
+    `audience_public_ids` (manual additions) and `list_public_ids` (static lists) by membership, `tag_public_ids` by
+    tag name, and `preference_items` by subscription type name, each {subscription_type_id, subscribed,
+    subscribed_date, unsubscribed_date} with the dates as ISO 8601 text. Then `memberships`, every audience and list
+    each is in and how, from `audiences.selectors.subscriber_memberships` (a few queries for the whole page).
 
     Plain lists rather than prefetched related instances: building ~500 model instances made a page of 100 cost
     several times its SQL. Read for the page's rows by primary key rather than annotated onto the paged queryset:
@@ -104,9 +110,11 @@ def subscribers_with_relations(subscribers: Iterable[Subscriber]) -> list[Subscr
     )
     lists = {pk: values for pk, *values in rows}
     gone = [[] for _ in names]  # deleted since its page was read
+    memberships = subscriber_memberships(subscriber.pk for subscriber in subscribers)
     for subscriber in subscribers:
         for name, value in zip(names, lists.get(subscriber.pk, gone), strict=True):
             setattr(subscriber, name, value)
+        subscriber.memberships = memberships[subscriber.pk]
     return subscribers
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audiences.api import group_views, views
+from audiences.api import group_views, growth_views, views
 from imports.api import contacts_views
 
 urlpatterns = [
@@ -32,6 +32,7 @@ urlpatterns = [
     path("audiences/<str:audience_id>/status", views.AudienceStatusView.as_view(), name="audience-status"),
     path("audiences/<str:audience_id>/count", views.AudienceCountView.as_view(), name="audience-count"),
     path("audiences/<str:audience_id>/members", views.AudienceMembersView.as_view(), name="audience-members"),
+    path("audiences/<str:audience_id>/growth", growth_views.AudienceGrowthView.as_view(), name="audience-growth"),
     path(
         "audiences/<str:audience_id>/members/<str:subscriber_id>/explain",
         views.AudienceMemberExplainView.as_view(),
@@ -42,6 +43,7 @@ urlpatterns = [
     path("lists/<str:list_id>", views.ListDetailView.as_view(), name="list-detail"),
     path("lists/<str:list_id>/subscribers", views.ListSubscribersView.as_view(), name="list-subscribers"),
     path("lists/<str:list_id>/members", views.ListMembersView.as_view(), name="list-members"),
+    path("lists/<str:list_id>/growth", growth_views.ListGrowthView.as_view(), name="list-growth"),
     path("lists/<str:list_id>/composition", views.ListCompositionView.as_view(), name="list-composition"),
     path("lists/<str:list_id>/contacts", contacts_views.ListContactsView.as_view(), name="list-contacts"),
     path(

@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, JsonResponse
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.errors import error_response
-from core.api.pagination import order_by_sort, page_envelope, parse_page_request, words_search_q
+from core.api.pagination import PageRequest, order_by_sort, page_envelope, parse_page_request, words_search_q
 from core.conditions import FieldRegistry, compile_filters
 from core.errors import ApplicationError
 from core.ids import is_storable_public_id
@@ -74,9 +74,13 @@ class PagedListView(ApiView):
     def get_registry(self) -> FieldRegistry:
         raise NotImplementedError
 
+    def default_filter(self, page: PageRequest) -> Q:
+        """What the page shows unless its filters ask otherwise (tags: the active ones); everything by default."""
+        return Q()
+
     def post(self, request: Request) -> Response:
         page = parse_page_request(request.data)
-        queryset = self.get_queryset()
+        queryset = self.get_queryset().filter(self.default_filter(page))
         if page.search:
             queryset = queryset.filter(words_search_q(page.search, self.search_fields))
         queryset = queryset.filter(compile_filters(page.filters, self.get_registry()))

@@ -96,6 +96,26 @@ def compile_filters(filters: Any, registry: FieldRegistry, *, path: str = "filte
     return q
 
 
+def filters_name(filters: Any, field: str) -> bool:
+    """Whether a filter object (or rule group) has a condition on `field`, at any depth. Reads the body as sent,
+    before validation: a resource whose list has a default for a field (tags: active ones) drops it when asked."""
+    if not isinstance(filters, dict):
+        return False
+    if "conditions" not in filters:
+        return field in filters
+    pending: list[Any] = [filters]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get("field") == field:
+            return True
+        children = node.get("conditions")
+        if isinstance(children, list):
+            pending.extend(children)
+    return False
+
+
 def _check_depth(data: Any, path: str) -> None:
     """Refuse deep nesting before validating, so that the error names the first group too deep rather than
     a path thousands of segments long."""

@@ -16,6 +16,7 @@ from preferences import selectors, services
 from preferences.api import serializers as s
 from preferences.links import subscriber_links
 from preferences.tokens import Purpose
+from subscribers.api.engagement_views import SubscriberEngagementsView
 from subscribers.models import ConsentRecord
 from subscribers.selectors import subscriber_get
 from subscribers.services import ConsentSource
@@ -186,6 +187,15 @@ class TokenApiView(ApiView):
 class SubscriberPreferencesView(TokenApiView):
     """A subscriber's choices for a preference page, and their changes (granular, replace-all, or global
     unsubscribe). Authorized by the preference token alone."""
+
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        # `POST /api/subscribers/preferences/engagements` is the path of two routes of the seeds: this one, with the
+        # token "engagements", which takes no POST, and the engagements of a subscriber whose id is "preferences"
+        # (none is: ids start with `sub_`). The subscriber route answers it, as it answers any id: with its key and
+        # scope checks, then 404 SUBSCRIBER_NOT_FOUND.
+        if request.method == "POST" and kwargs.get("token") == "engagements":
+            return SubscriberEngagementsView.as_view()(request._request, subscriber_id="preferences")
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     @extend_schema(
         parameters=[TOKEN_PARAMETER], responses=s.PreferencesSerializer, operation_id="subscriber_preferences_get"

@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
+from audiences.models import DEFAULT_AUDIENCE_ID
 from core.api.fields import TimestampField, format_timestamp
 from core.api.serializers import InputSerializer, RecordInputSerializer
 from subscribers.custom_fields import validate_additional_fields
@@ -39,8 +40,12 @@ class SubscriberInputSerializer(RecordInputSerializer):
 
     Takes back what GET answers: `subscription_preferences` as `subscription_updates` (the two merge; a type given in
     both with different values is an error), `version` as the conflict check of an update (ignored on create), and
-    `id`, `created_at`, `updated_at` ignored. The email's syntax and the custom fields' values are checked here, with
-    the body's other fields, so that every problem of a body comes back in one answer."""
+    `id`, `created_at`, `updated_at` and `memberships` (read-only) ignored. `audiences` are the manual additions
+    (`aud_default`, which holds everyone, is accepted and changes nothing) and `lists` the static lists, as GET
+    answers them. The email's syntax and the custom fields' values are checked here, with the body's other fields, so
+    that every problem of a body comes back in one answer."""
+
+    echo_fields = RecordInputSerializer.echo_fields | {"memberships"}
 
     first_name = serializers.CharField(max_length=150, allow_blank=True, allow_null=True)
     last_name = serializers.CharField(max_length=150, allow_blank=True, allow_null=True, required=False)
@@ -99,6 +104,41 @@ class SubscriberPageSerializer(serializers.ListSerializer):
         return super().to_representation(subscribers_with_relations(data))
 
 
+AUDIENCE_HOW_HELP = (
+    "Every way the subscriber is in it: `default` (aud_default, which holds everyone), `manual` (added by hand, "
+    "by a write's `audiences`, or by an import), `rule` (matches its rules)."
+)
+LIST_HOW_HELP = (
+    "Every way the subscriber is in it: `manual` (a static list's own member), `dynamic` (a member of the dynamic "
+    "list's audience), `included` (a member of a list or audience the list includes, and of none it excludes)."
+)
+
+
+class AudienceMembershipItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    how = serializers.ListField(
+        child=serializers.ChoiceField(["default", "manual", "rule"]), help_text=AUDIENCE_HOW_HELP
+    )
+
+
+class ListMembershipItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    how = serializers.ListField(
+        child=serializers.ChoiceField(["manual", "dynamic", "included"]), help_text=LIST_HOW_HELP
+    )
+    suppression = serializers.BooleanField(help_text="A suppression list: its members are reachable through no list.")
+
+
+class SubscriberMembershipsSerializer(serializers.Serializer):
+    """Every audience and list the subscriber is in, rule audiences and dynamic lists included, each by name; the
+    members pages of each agree (`audiences.selectors.subscriber_memberships`). Read-only: a write ignores it."""
+
+    audiences = AudienceMembershipItemSerializer(many=True)
+    lists = ListMembershipItemSerializer(many=True)
+
+
 class SubscriberOutputSerializer(serializers.ModelSerializer):
     """The seed's subscriber shape. Reads the lists `subscribers.selectors.subscribers_with_relations` sets: one
     subscriber must have been through it; with `many=True` the serializer puts its rows through it."""
@@ -107,8 +147,19 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
     created_at = TimestampField()
     updated_at = TimestampField(allow_null=True)
     inactive_reason = serializers.SerializerMethodField()
-    audiences = serializers.SerializerMethodField()
-    lists = serializers.SerializerMethodField()
+    audiences = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="`aud_default` (everyone is in it), then the audiences the subscriber was added to by hand, as a "
+        "write's `audiences` sets them. Rule audiences are in `memberships`.",
+    )
+    lists = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The static lists the subscriber is a member of, as a write's `lists` sets them. Dynamic lists are "
+        "in `memberships`.",
+    )
+    memberships = SubscriberMembershipsSerializer(read_only=True)
     tags = serializers.SerializerMethodField()
     subscription_preferences = serializers.SerializerMethodField()
 
@@ -117,7 +168,8 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
         list_serializer_class = SubscriberPageSerializer
         fields = (
             "version", "created_at", "updated_at", "id", "first_name", "last_name", "email", "active",
-            "inactive_reason", "audiences", "lists", "tags", "subscription_preferences", "additional_fields_data",
+            "inactive_reason", "audiences", "lists", "memberships", "tags", "subscription_preferences",
+            "additional_fields_data",
         )  # fmt: skip
 
     def to_representation(self, subscriber: Subscriber) -> dict[str, Any]:
@@ -133,8 +185,9 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
             "email": subscriber.email,
             "active": subscriber.active,
             "inactive_reason": self.get_inactive_reason(subscriber),
-            "audiences": self.get_audiences(subscriber),
-            "lists": self.get_lists(subscriber),
+            "audiences": [DEFAULT_AUDIENCE_ID, *subscriber.audience_public_ids],
+            "lists": subscriber.list_public_ids,
+            "memberships": subscriber.memberships,
             "tags": self.get_tags(subscriber),
             "subscription_preferences": self.get_subscription_preferences(subscriber),
             "additional_fields_data": subscriber.additional_fields_data,
@@ -142,12 +195,6 @@ class SubscriberOutputSerializer(serializers.ModelSerializer):
 
     def get_inactive_reason(self, subscriber: Subscriber) -> str | None:
         return subscriber.inactive_reason or None
-
-    def get_audiences(self, subscriber: Subscriber) -> list[str]:
-        return subscriber.audience_public_ids
-
-    def get_lists(self, subscriber: Subscriber) -> list[str]:
-        return subscriber.list_public_ids
 
     def get_tags(self, subscriber: Subscriber) -> list[str]:
         return subscriber.tag_public_ids
@@ -281,9 +328,27 @@ class SubscriptionTypeOutputSerializer(serializers.ModelSerializer):
         fields = ("id", "name", "description", "created_at", "updated_at", "version")
 
 
+# Kasplo's name for a number field (seed 004: "string, boolean, numeric, date, dropdown"), taken on writes.
+FIELD_TYPE_ALIASES = {"numeric": CustomField.FieldType.NUMBER}
+
+
+class CustomFieldTypeField(serializers.ChoiceField):
+    """A custom field's type: Roster's names, and Kasplo's `numeric` read as `number` (answered as `number`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        aliases = [(alias, f"{alias} (read as {target})") for alias, target in FIELD_TYPE_ALIASES.items()]
+        super().__init__(choices=[*CustomField.FieldType.choices, *aliases], **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        return str(FIELD_TYPE_ALIASES.get(value, value))
+
+
 class CustomFieldInputSerializer(RecordInputSerializer):
     name = serializers.CharField(max_length=64)
-    type = serializers.ChoiceField(choices=CustomField.FieldType.choices)
+    type = CustomFieldTypeField(
+        help_text="string, number, boolean, date or dropdown; `numeric` (seed 004's name) is taken as `number`."
+    )
     values = serializers.ListField(child=serializers.JSONField(), max_length=500, required=False)
     required = serializers.BooleanField(required=False, default=False)
     default = serializers.JSONField(required=False, allow_null=True)

@@ -1,21 +1,22 @@
 from typing import Any
 
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audiences.selectors import audience_members, list_members, reachable
 from audiences.services import resolve_audiences, resolve_lists
-from core.api.pagination import PageRequestSerializer
+from core.api.pagination import PageRequest, PageRequestSerializer
 from core.api.schema import IdResponseSerializer, page_of
 from core.api.views import ApiView, PagedListView, expected_version, get_by_public_id, scopes_for, with_etag
-from core.conditions import FieldRegistry
+from core.conditions import FieldRegistry, filters_name
 from core.conditions.fields import BooleanKind, DateTimeKind, NumberKind, PublicIdKind, StringKind
 from core.errors import ApplicationError, InvalidPreference, Issue, NotFound
 from subscribers import selectors, services
 from subscribers.api import serializers as s
 from subscribers.filters import SUBSCRIBER_SORT_FIELDS, subscriber_registry
-from subscribers.models import SubscriptionType
+from subscribers.models import SubscriptionType, Tag
 
 
 class SubscriberApiView(ApiView):
@@ -40,7 +41,8 @@ class SubscriberCollectionView(SubscriberApiView):
     def post(self, request: Request) -> Response:
         """Create a subscriber.
 
-        `email` and `first_name` are required; `audiences`, `lists` and `tags` take ids, `subscription_updates`
+        `email` and `first_name` are required; `audiences` (manual additions; `aud_default`, which holds everyone, is
+        accepted and changes nothing), `lists` (static lists) and `tags` take ids, `subscription_updates`
         records consent per subscription type, and `additional_fields_data` holds custom field values. A second
         subscriber with the same email (in any case) answers 409 `DUPLICATE_EMAIL`."""
         data = self.parse(s.SubscriberInputSerializer)
@@ -77,7 +79,10 @@ class SubscriberDetailView(SubscriberApiView):
     def get(self, request: Request, subscriber_id: str) -> Response:
         """One subscriber, with their audiences, lists, tags and subscription preferences.
 
-        The ETag header carries the version, for If-Match on a later update."""
+        `audiences` (`aud_default` first, then the manual additions) and `lists` (static lists) are what a write sets;
+        `memberships` is every audience and list the subscriber is in, rule audiences and dynamic lists included, each
+        with how (`default`, `manual`, `rule`; `manual`, `dynamic`, `included`). The ETag header carries the version,
+        for If-Match on a later update."""
         [subscriber] = selectors.subscribers_with_relations([selectors.subscriber_get(subscriber_id)])
         return with_etag(Response(s.SubscriberOutputSerializer(subscriber).data), subscriber.version)
 
@@ -265,6 +270,8 @@ class CustomFieldCollectionView(CustomFieldApiView):
     def post(self, request: Request) -> Response:
         """Define a custom field (string, number, boolean, date or dropdown with `values`).
 
+        `type` also takes seed 004's `numeric`, stored and answered as `number` (on update too).
+
         Its values live in subscribers' `additional_fields_data.<name>`, typed for filters and audience rules."""
         data = self.parse(s.CustomFieldInputSerializer)
         created = services.custom_field_create(
@@ -362,6 +369,10 @@ class TagListView(PagedListView, TagApiView):
     def get_queryset(self):
         return selectors.tag_list()
 
+    def default_filter(self, page: PageRequest) -> Q:
+        # Seed 004: "By default, the active tags will be fetched"; a `status` condition anywhere asks for others.
+        return Q() if filters_name(page.filters, "status") else Q(status=Tag.Status.ACTIVE)
+
     def get_registry(self) -> FieldRegistry:
         return FieldRegistry(
             {
@@ -375,7 +386,10 @@ class TagListView(PagedListView, TagApiView):
 
     @extend_schema(request=PageRequestSerializer, responses=page_of(s.TagOutputSerializer))
     def post(self, request: Request) -> Response:
-        """Page through tags (sorted by name by default)."""
+        """Page through tags (sorted by name by default).
+
+        Active tags only (`status` 1) unless `filters` has a condition on `status`: `{"status": {"operation": "eq",
+        "value": 2}}` answers the inactive ones, `{"status": {"operation": "in", "value": [1, 2]}}` all of them."""
         return super().post(request)
 
 

@@ -30,9 +30,12 @@ def create_subscriber(api, email: str, *, active: bool = True, audiences: tuple[
 
 
 def subscriber_audiences(api, subscriber_id: str) -> list[str]:
+    """The audiences the subscriber was added to: GET's `audiences` after `aud_default`, which always comes first."""
     response = api.get(f"/api/subscribers/{subscriber_id}")
     assert response.status_code == 200
-    return response.json()["audiences"]
+    audiences = response.json()["audiences"]
+    assert audiences[0] == DEFAULT_AUDIENCE_ID
+    return audiences[1:]
 
 
 def audience_rows() -> list[tuple]:

@@ -14,7 +14,7 @@ from redis import Redis
 from rq.cron import CronScheduler
 
 from audiences.membership import audience_materialize
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceDailyCount, MarketingList
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceDailyCount, ListDailyCount, MarketingList
 from audiences.services import audience_add_subscriber, audience_create, list_add_subscriber, list_create
 from audiences.tasks import record_daily_counts
 from core.jobs import queue_name
@@ -396,9 +396,11 @@ def test_demo_staff_build_premium_openers_and_find_them_as_a_dynamic_list(admin_
     call_command("load_demo", "--subscribers", "80", verbosity=0)
     assert EngagementEvent.objects.filter(event_type="opened").exists()
     assert AudienceDailyCount.objects.filter(day__lt=timezone.localdate()).exists()  # history for the charts
-    made = (EngagementEvent.objects.count(), AudienceDailyCount.objects.count())
+    assert ListDailyCount.objects.filter(day__lt=timezone.localdate()).exists()  # and for the lists' growth
+    made = (EngagementEvent.objects.count(), AudienceDailyCount.objects.count(), ListDailyCount.objects.count())
     call_command("load_demo", "--subscribers", "80", verbosity=0)
-    assert (EngagementEvent.objects.count(), AudienceDailyCount.objects.count()) == made  # a second run adds nothing
+    # A second run adds nothing.
+    assert (EngagementEvent.objects.count(), AudienceDailyCount.objects.count(), ListDailyCount.objects.count()) == made
     rules = {
         "match": "all",
         "negate": False,

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.django_db
 MANUAL, RULE = AudienceMembership.MANUAL, AudienceMembership.RULE
 SUBSCRIBER_KEYS = {
     "version", "created_at", "updated_at", "id", "first_name", "last_name", "email", "active",
-    "inactive_reason", "audiences", "lists", "tags", "subscription_preferences", "additional_fields_data",
+    "inactive_reason", "audiences", "lists", "memberships", "tags", "subscription_preferences",
+    "additional_fields_data",
 }  # fmt: skip
 PREMIUM = group(cond("additional_fields_data.customer_type", "eq", "premium"))
 
@@ -78,7 +79,10 @@ def test_pages_of_seven_walk_every_member_once_in_a_stable_order(api, premium_me
     assert sizes == [7, 7, 7, 2]
     assert seen == members  # each once, oldest first
     assert set(body["results"][0]) == SUBSCRIBER_KEYS
-    assert audience_id in body["results"][0]["audiences"]
+    # Members by its rules: `memberships` says so (`audiences` holds the manual additions a write sets).
+    shown = body["results"][0]
+    assert {"id": audience_id, "name": "Premium", "how": ["rule"]} in shown["memberships"]["audiences"]
+    assert audience_id not in shown["audiences"]
 
 
 def test_the_page_size_defaults_to_20_and_is_capped_at_100(api):

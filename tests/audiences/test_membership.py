@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from audiences.models import Audience, AudienceMembership
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership
 from audiences.tasks import refresh_time_relative_audiences
 from preferences.tokens import Purpose, make_token
 from subscribers.models import EngagementEvent, Subscriber
@@ -267,11 +267,15 @@ def test_a_put_echoing_the_audiences_it_was_shown_changes_no_membership(api, cat
     add(api, rule_audiences["vip"], sue)  # manual, not matching
     add(api, rule_audiences["premium"], sue)  # manual and matching
     shown = api.get(f"/api/subscribers/{sue}").json()
-    assert set(shown["audiences"]) == {
-        manual_only,
-        rule_audiences["vip"],
-        rule_audiences["premium"],
-        rule_audiences["premium_not_vip"],
+    # `audiences` are the manual additions (and aud_default); `memberships` says every audience and how.
+    assert shown["audiences"][0] == DEFAULT_AUDIENCE_ID
+    assert set(shown["audiences"][1:]) == {manual_only, rule_audiences["vip"], rule_audiences["premium"]}
+    assert {a["id"]: a["how"] for a in shown["memberships"]["audiences"]} == {
+        DEFAULT_AUDIENCE_ID: ["default"],
+        manual_only: ["manual"],
+        rule_audiences["vip"]: ["manual"],
+        rule_audiences["premium"]: ["manual", "rule"],
+        rule_audiences["premium_not_vip"]: ["rule"],
     }
     before = sorted(AudienceMembership.objects.values_list("audience_id", "subscriber_id", "source"))
 

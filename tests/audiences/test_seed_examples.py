@@ -158,13 +158,13 @@ def test_add_and_remove_subscriber_to_audience(api):
 
     assert added.status_code == 200
     assert added.json() == {"audience_id": audience_id, "subscriber_id": subscriber_id}
-    assert api.get(f"/api/subscribers/{subscriber_id}").json()["audiences"] == [audience_id]
+    assert api.get(f"/api/subscribers/{subscriber_id}").json()["audiences"] == ["aud_default", audience_id]
 
     removed = api.delete(f"/api/audiences/{audience_id}/subscribers/{subscriber_id}")
 
     assert removed.status_code == 200
     assert removed.json() == {"audience_id": audience_id, "subscriber_id": subscriber_id}
-    assert api.get(f"/api/subscribers/{subscriber_id}").json()["audiences"] == []
+    assert api.get(f"/api/subscribers/{subscriber_id}").json()["audiences"] == ["aud_default"]
 
 
 # --- Marketing Lists ------------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ def test_personalization_reads_segments_from_the_subscriber(api):
 
     subscriber = api.get(f"/api/subscribers/{subscriber_id}").json()
 
-    assert subscriber.get("audiences", []) + subscriber.get("lists", []) == [audience_id, list_id]
+    assert subscriber.get("audiences", []) + subscriber.get("lists", []) == ["aud_default", audience_id, list_id]
 
 
 def test_lead_scoring_moves_a_subscriber_between_lists(api):

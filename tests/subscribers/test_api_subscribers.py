@@ -95,7 +95,7 @@ def test_create_with_the_seed_example_then_get_answers_the_seed_shape(api, seed_
         "version", "created_at", "updated_at", "id", "first_name", "last_name", "email", "active",
         "audiences", "lists", "subscription_preferences", "additional_fields_data",
     }  # fmt: skip
-    assert set(body) == seed_keys | {"inactive_reason", "tags"}
+    assert set(body) == seed_keys | {"inactive_reason", "tags", "memberships"}
     assert body["id"] == subscriber_id
     assert body["version"] == 1
     assert TIMESTAMP.match(body["created_at"])
@@ -103,7 +103,7 @@ def test_create_with_the_seed_example_then_get_answers_the_seed_shape(api, seed_
     assert (body["first_name"], body["last_name"], body["email"]) == ("John", "Doe", "john.doe@example.com")
     assert body["active"] is True
     assert body["inactive_reason"] is None
-    assert sorted(body["audiences"]) == sorted(payload["audiences"])
+    assert sorted(body["audiences"]) == sorted(["aud_default", *payload["audiences"]])
     assert sorted(body["lists"]) == sorted(payload["lists"])
     assert body["subscription_preferences"] == []
     assert body["additional_fields_data"] == payload["additional_fields_data"]
@@ -152,7 +152,7 @@ def test_seed_update_example_changes_profile_segments_fields_and_preferences(api
     assert body["version"] == 3
     assert TIMESTAMP.match(body["updated_at"])
     assert (body["last_name"], body["email"]) == ("Smith", "john.smith@newcompany.com")
-    assert sorted(body["audiences"]) == sorted(update["audiences"])
+    assert sorted(body["audiences"]) == sorted(["aud_default", *update["audiences"]])
     assert sorted(body["lists"]) == sorted(update["lists"])
     assert body["additional_fields_data"] == update["additional_fields_data"]  # PUT replaces the object
     preferences = {p["subscription_type_id"]: p for p in body["subscription_preferences"]}
@@ -548,7 +548,8 @@ def test_listing_twenty_richly_related_subscribers_takes_a_bounded_number_of_que
             subscription_updates=[{"subscription_type_id": t, "subscribe": True} for t in stypes],
         )
 
-    with django_assert_max_num_queries(10):
+    # + 4 for `memberships` (aud_default, audience rows, list rows, dynamic and composed lists)
+    with django_assert_max_num_queries(14):
         response = api.post(
             "/api/subscribers/list",
             {"page": 1, "limit": 100, "filters": {"lists": {"operation": "in", "value": lists}}},
@@ -557,9 +558,11 @@ def test_listing_twenty_richly_related_subscribers_takes_a_bounded_number_of_que
     body = response.json()
     assert body["total"] == 20
     assert all(
-        len(row["audiences"]) == len(row["lists"]) == len(row["tags"]) == len(row["subscription_preferences"]) == 2
+        len(row["audiences"]) - 1 == len(row["lists"]) == len(row["tags"]) == len(row["subscription_preferences"]) == 2
         for row in body["results"]
     )
+    assert all(len(row["memberships"]["audiences"]) == 3 and len(row["memberships"]["lists"]) == 2
+               for row in body["results"])  # fmt: skip
 
 
 # Get, update, versioning, delete
@@ -578,7 +581,7 @@ def test_update_changes_only_what_is_sent_and_bumps_version_once(api):
 
     body = api.get(f"/api/subscribers/{subscriber_id}").json()
     assert (body["first_name"], body["last_name"], body["email"]) == ("Samantha", "Doe", "a@example.com")
-    assert body["audiences"] == [audience_id]
+    assert body["audiences"] == ["aud_default", audience_id]
     assert body["version"] == 2
     assert TIMESTAMP.match(body["updated_at"])
 
@@ -716,8 +719,8 @@ def test_custom_field_definitions_are_read_once_per_list_request(api, django_ass
     CustomField.objects.create(name="score", field_type="number")
     make_subscriber(api, "a@example.com", additional_fields_data={"score": 3})
 
-    # key, custom-field types (once for both conditions), count, page, four prefetches
-    with django_assert_max_num_queries(8):
+    # key, custom-field types (once for both conditions), count, page, relations, four for `memberships`
+    with django_assert_max_num_queries(12):
         found = list_ids(
             api,
             filters={

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audiences.models import AudienceMembership, ListMembership
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership
 from core.api.fields import format_timestamp
 from subscribers.api.serializers import SubscriberOutputSerializer
 from subscribers.models import Subscriber, SubscriptionPreference
@@ -19,12 +19,14 @@ from tests.factories import (
     SubscriptionTypeFactory,
     TagFactory,
 )
+from tests.subscribers.memberships_reference import memberships_by_hand
 
 pytestmark = pytest.mark.django_db
 
 KEYS = [
     "version", "created_at", "updated_at", "id", "first_name", "last_name", "email", "active",
-    "inactive_reason", "audiences", "lists", "tags", "subscription_preferences", "additional_fields_data",
+    "inactive_reason", "audiences", "lists", "memberships", "tags", "subscription_preferences",
+    "additional_fields_data",
 ]  # fmt: skip
 
 
@@ -34,8 +36,8 @@ def test_the_schema_names_the_keys_the_representation_gives():
 
 
 def expected(subscriber: Subscriber) -> dict:
-    """The representation read relation by relation, in the API's orders: memberships as made, tags and preferences
-    by name."""
+    """The representation read relation by relation, in the API's orders: aud_default, then memberships as made,
+    tags and preferences by name, and every audience and list the members selectors put the subscriber in."""
     return {
         "version": subscriber.version,
         "created_at": format_timestamp(subscriber.created_at),
@@ -47,11 +49,17 @@ def expected(subscriber: Subscriber) -> dict:
         "active": subscriber.active,
         "inactive_reason": subscriber.inactive_reason or None,
         "audiences": [
-            m.audience.public_id for m in AudienceMembership.objects.filter(subscriber=subscriber).order_by("pk")
+            DEFAULT_AUDIENCE_ID,
+            *(
+                m.audience.public_id
+                for m in AudienceMembership.objects.filter(subscriber=subscriber).order_by("pk")
+                if m.is_manual
+            ),
         ],
         "lists": [
             m.marketing_list.public_id for m in ListMembership.objects.filter(subscriber=subscriber).order_by("pk")
         ],
+        "memberships": memberships_by_hand(subscriber),
         "tags": [t.public_id for t in subscriber.tags.order_by("name")],
         "subscription_preferences": [
             {
@@ -102,6 +110,17 @@ def related() -> dict:
     # The first subscriber, with the most relations, is in every audience and list of the pages below.
     for audience in audiences:
         AudienceMembership.objects.get_or_create(audience=audience, subscriber=subscribers[0])
+    # Lists whose members are not rows of their own (`memberships`): dynamic ones, on an audience and on everyone, and
+    # a composed suppression list (Mid's members and A list's, minus Alpha's).
+    lists.append(MarketingListFactory(name="Dynamic Zeta", mode="dynamic", audience=audiences[0]))
+    lists.append(
+        MarketingListFactory(name="Everyone", mode="dynamic", audience=Audience.objects.get(public_id="aud_default"))
+    )
+    composed = MarketingListFactory(name="Composed", audience=audiences[0], is_suppression=True, composed=True)
+    composed.include_audiences.set([audiences[2]])
+    composed.include_lists.set([lists[1]])
+    composed.exclude_audiences.set([audiences[1]])
+    lists.append(composed)
     return {"subscribers": subscribers, "audiences": audiences, "lists": lists}
 
 

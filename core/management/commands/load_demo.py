@@ -8,7 +8,8 @@ Idempotent: each thing is looked up by its name (or email) first and only create
 come from a fixed seed, so a second run adds nothing and an interrupted run is completed by the next one.
 Engagement (opens and clicks over the last 30 days) is recorded through the engagement service with fixed event ids;
 a run more than a week after the last one adds a fresh batch, so that "opened in the last 30 days" keeps matching.
-Audiences get a few weeks of daily counts the first time, so that their growth charts show something."""
+Audiences and lists get a few weeks of daily counts the first time, so that their growth charts and growth endpoints
+show something."""
 
 import datetime as dt
 import random
@@ -17,14 +18,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audiences.groups import TierSpec, loyalty_tiers_create
 from audiences.membership import audience_materialize
-from audiences.models import Audience, AudienceDailyCount, AudienceGroup, ListMembership, MarketingList
-from audiences.selectors import audience_members, reachable
+from audiences.models import (
+    Audience,
+    AudienceDailyCount,
+    AudienceGroup,
+    ListDailyCount,
+    ListMembership,
+    MarketingList,
+)
+from audiences.selectors import audience_members, list_members, reachable
 from audiences.services import (
     audience_create,
     default_audience,
@@ -114,7 +122,8 @@ class Command(BaseCommand):
         for audience in [*segments, *tiers]:
             self._materialize(audience)
         self._count_history()
-        self._progress("Daily counts for the growth charts", AudienceDailyCount.objects.count(), "daily counts")
+        daily_counts = AudienceDailyCount.objects.count() + ListDailyCount.objects.count()
+        self._progress("Daily counts for the growth charts", daily_counts, "daily counts")
         if self.verbosity >= 1:
             made = ", ".join(f"{what}: {count}" for what, count in self.created.items() if count) or "nothing"
             elapsed = time.monotonic() - started
@@ -297,28 +306,42 @@ class Command(BaseCommand):
             self.stdout.flush()
 
     def _count_history(self) -> None:
-        """Today's count of every audience, and for audiences without any history, three weeks of made-up daily counts
-        leading up to it (growing by 10 to 35 percent), so that the growth chart has a line to draw."""
-        today = timezone.localdate()
+        """Today's count of every audience and list, and for those without any history, three weeks of made-up daily
+        counts leading up to it (growing by 10 to 35 percent), so that the growth charts and the growth endpoints
+        have a line to draw."""
         with_history = set(AudienceDailyCount.objects.values_list("audience_id", flat=True).distinct())
-        rows = []
-        for audience in Audience.objects.exclude(pk__in=with_history).order_by("pk"):
-            members = audience_members(audience)
-            count = members.count()
-            reach = reachable(members).count()
-            rng = random.Random(f"{SEED}:{audience.public_id}")  # noqa: S311 - reproducible demo data
-            growth = rng.uniform(0.10, 0.35)
-            for days_ago in range(HISTORY_DAYS, 0, -1):
-                share = 1 - growth * days_ago / HISTORY_DAYS + rng.uniform(-0.015, 0.015)
-                then = max(0, round(count * min(share, 1)))
-                rows.append(
-                    AudienceDailyCount(
-                        audience=audience,
-                        day=today - dt.timedelta(days=days_ago),
-                        member_count=then,
-                        reachable_count=round(then * reach / count) if count else 0,
-                    )
-                )
+        rows = [
+            AudienceDailyCount(audience=audience, **day)
+            for audience in Audience.objects.exclude(pk__in=with_history).order_by("pk")
+            for day in self._made_up_history(audience.public_id, audience_members(audience))
+        ]
         AudienceDailyCount.objects.bulk_create(rows, ignore_conflicts=True)
-        self.created["daily counts"] = self.created.get("daily counts", 0) + len(rows)
+        with_history = set(ListDailyCount.objects.values_list("marketing_list_id", flat=True).distinct())
+        list_rows = [
+            ListDailyCount(marketing_list=marketing_list, **day)
+            for marketing_list in MarketingList.objects.exclude(pk__in=with_history).select_related("audience")
+            for day in self._made_up_history(marketing_list.public_id, list_members(marketing_list))
+        ]
+        ListDailyCount.objects.bulk_create(list_rows, ignore_conflicts=True)
+        self.created["daily counts"] = self.created.get("daily counts", 0) + len(rows) + len(list_rows)
         record_daily_counts()
+
+    @staticmethod
+    def _made_up_history(public_id: str, members: QuerySet[Subscriber]) -> list[dict]:
+        today = timezone.localdate()
+        count = members.count()
+        reach = reachable(members).count()
+        rng = random.Random(f"{SEED}:{public_id}")  # noqa: S311 - reproducible demo data
+        growth = rng.uniform(0.10, 0.35)
+        days = []
+        for days_ago in range(HISTORY_DAYS, 0, -1):
+            share = 1 - growth * days_ago / HISTORY_DAYS + rng.uniform(-0.015, 0.015)
+            then = max(0, round(count * min(share, 1)))
+            days.append(
+                {
+                    "day": today - dt.timedelta(days=days_ago),
+                    "member_count": then,
+                    "reachable_count": round(then * reach / count) if count else 0,
+                }
+            )
+        return days
