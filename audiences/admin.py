@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as delete_selected_action
 from django.core.exceptions import PermissionDenied
-from django.db.models import BigIntegerField, Case, F, Func, OuterRef, QuerySet, Subquery, When
+from django.db.models import BigIntegerField, Case, Count, F, Func, OuterRef, QuerySet, Subquery, When
 from django.forms import BaseFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -17,13 +17,23 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy
 
 from audiences.builder import PreviewTimeout, field_catalogue, growth_chart, rules_preview
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
-from audiences.selectors import audience_members, list_members
+from audiences.models import (
+    DEFAULT_AUDIENCE_ID,
+    Audience,
+    AudienceMembership,
+    ListChange,
+    ListMembership,
+    MarketingList,
+)
+from audiences.selectors import audience_members, list_changes_of, list_member_counts, list_members
 from audiences.services import audience_create, audience_delete, audience_update, list_create, list_delete, list_update
+from core.actors import actor_of
 from core.admin import EXPECTED_VERSION, RECORD_FIELDS, PublicModelForm, ServiceModelAdmin, is_changelist
 from core.api.errors import error_response
 from core.errors import ApplicationError, Issue
 from subscribers.models import Subscriber
+
+HISTORY_SHOWN = 20  # on the list's page; GET /api/lists/{id}/history pages through all of it
 
 
 def row_count(queryset: QuerySet) -> Subquery:
@@ -245,8 +255,64 @@ class AudienceAdmin(ServiceModelAdmin):
             return form.instance
         return audience_update(audience=form.instance, expected_version=data.get(EXPECTED_VERSION), **changes)
 
-    def service_delete(self, obj: Audience) -> None:
-        audience_delete(audience=obj)
+    def service_delete_by(self, request: HttpRequest, obj: Audience) -> None:
+        audience_delete(audience=obj, actor=actor_of(request))
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list, dict, set, list]:
+        """What the delete confirmation lists: each audience, how many memberships go with it, and what becomes of
+        the lists on it (they stay, with their members). Counted, not collected row by row: an audience may have
+        millions of members, and its lists are not deleted (the default would call them protected)."""
+        audiences = list(objs)
+        memberships = dict(
+            AudienceMembership.objects.filter(audience__in=audiences)
+            .values("audience")
+            .annotate(n=Count("pk"))
+            .values_list("audience", "n")
+            .order_by()
+        )
+        lists = list(MarketingList.objects.filter(audience__in=audiences).order_by("name"))
+        sizes = list_member_counts(lists)
+        summary: list = []
+        for audience in audiences:
+            lines = [f"{memberships.get(audience.pk, 0)} audience memberships (the subscribers stay)"]
+            for marketing_list in (lst for lst in lists if lst.audience_id == audience.pk):
+                what = "becomes a static list on" if marketing_list.is_dynamic else "moves to"
+                link = reverse("admin:audiences_marketinglist_change", args=[marketing_list.pk])
+                lines.append(
+                    format_html(
+                        'List <a href="{}">{}</a> stays: it {} All Subscribers with its {} members',
+                        link,
+                        marketing_list.name,
+                        what,
+                        sizes[marketing_list.pk],
+                    )
+                )
+            summary += [f"Audience: {audience.name}", lines]
+        counts = {"audiences": len(audiences), "audience memberships": sum(memberships.values())}
+        return summary, counts, set(), []
+
+
+def describe_list_change(change: ListChange) -> str:
+    """A list history entry in a sentence."""
+    details = change.details
+    audience = f"{details.get('audience_name', '')} ({details.get('audience_id', '')})"
+    match change.kind:
+        case ListChange.Kind.AUDIENCE_DELETED_MOVED_TO_DEFAULT:
+            members = details.get("members")
+            return f"Audience {audience} was deleted: moved to All Subscribers with its {members} members"
+        case ListChange.Kind.AUDIENCE_DELETED_MADE_STATIC:
+            return (
+                f"Audience {audience} was deleted: made a static list on All Subscribers holding the "
+                f"{details.get('members')} members it had"
+            )
+        case ListChange.Kind.SWITCHED_TO_DYNAMIC:
+            return (
+                f"Switched to dynamic on {details.get('audience_id')}: {details.get('static_members_removed')} static "
+                f"members removed; {details.get('members_before')} members before, {details.get('members_after')} after"
+            )
+        case ListChange.Kind.SWITCHED_TO_STATIC:
+            return f"Switched to static, keeping its {details.get('members_after')} members"
+    return change.get_kind_display()
 
 
 class MarketingListForm(PublicModelForm):
@@ -263,9 +329,19 @@ class MarketingListAdmin(ServiceModelAdmin):
     list_select_related = ("audience",)
     search_fields = ("name", "=public_id")
     autocomplete_fields = ("audience",)
-    fields = ("name", "mode", "audience", "members", "imports", *RECORD_FIELDS, EXPECTED_VERSION)
-    readonly_fields = ("members", "imports", *RECORD_FIELDS)
-    change_only_fields = (*ServiceModelAdmin.change_only_fields, "members", "imports")
+    fieldsets = (
+        (None, {"fields": ("name", "mode", "audience", "members", "imports")}),
+        (
+            "History",
+            {
+                "fields": ("history",),
+                "description": "Changes to what the list is: mode switches, and the deletion of its audience.",
+            },
+        ),
+        ("Record", {"fields": (*RECORD_FIELDS, "created_by", EXPECTED_VERSION), "classes": ("collapse",)}),
+    )
+    readonly_fields = ("members", "imports", "history", "created_by", *RECORD_FIELDS)
+    change_only_fields = (*ServiceModelAdmin.change_only_fields, "members", "imports", "history", "created_by")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MarketingList]:
         queryset = super().get_queryset(request)
@@ -305,16 +381,26 @@ class MarketingListAdmin(ServiceModelAdmin):
             '<a href="{}">Import subscribers into this list</a> · <a href="{}">Import jobs</a>', start, jobs
         )
 
+    @admin.display(description="history")
+    def history(self, obj: MarketingList) -> str:
+        changes = list_changes_of(obj)
+        shown = [(change, describe_list_change(change)) for change in changes[:HISTORY_SHOWN]]
+        context = {"changes": shown, "total": changes.count() if len(shown) == HISTORY_SHOWN else len(shown)}
+        return render_to_string("admin/audiences/marketinglist/history.html", {**context, "list": obj})
+
     def service_save(
         self, request: HttpRequest, form: ModelForm, formsets: list[BaseFormSet], change: bool
     ) -> MarketingList:
         data = form.cleaned_data
+        actor = actor_of(request)
         if not change:
-            return list_create(name=data["name"], mode=data["mode"], audience=data["audience"])
+            return list_create(name=data["name"], mode=data["mode"], audience=data["audience"], actor=actor)
         changes = self.changed_values(form, ("name", "mode", "audience"))
         if not changes:
             return form.instance
-        return list_update(marketing_list=form.instance, expected_version=data.get(EXPECTED_VERSION), **changes)
+        return list_update(
+            marketing_list=form.instance, expected_version=data.get(EXPECTED_VERSION), actor=actor, **changes
+        )
 
     def service_delete(self, obj: MarketingList) -> None:
         list_delete(marketing_list=obj)

@@ -132,6 +132,9 @@ class MarketingList(PublicModel):
     # Whether any of the four above is set, kept by list_set_composition: most lists are plain, and this spares them
     # the four lookups that composing a list's members needs.
     composed = models.BooleanField(default=False, editable=False)
+    # Who created it: the API key's name, the staff user's username, or "system"; empty for lists older than the field
+    # (the API answers null).
+    created_by = models.CharField(max_length=150, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ("-created_at",)
@@ -159,6 +162,39 @@ class ListMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} in list {self.marketing_list_id}"
+
+
+class ListChange(models.Model):
+    """One entry of a list's history: a change to what the list is (its mode, its audience) that the list's own
+    fields no longer show. Small on purpose: the change log of the coming `events` app replaces it."""
+
+    class Kind(models.TextChoices):
+        AUDIENCE_DELETED_MOVED_TO_DEFAULT = (
+            "audience_deleted_moved_to_default",
+            "Its audience was deleted: moved to All Subscribers",
+        )
+        AUDIENCE_DELETED_MADE_STATIC = "audience_deleted_made_static", "Its audience was deleted: made static"
+        SWITCHED_TO_DYNAMIC = "switched_to_dynamic", "Switched to dynamic"
+        SWITCHED_TO_STATIC = "switched_to_static", "Switched to static"
+
+    class ActorType(models.TextChoices):
+        API_KEY = "api_key", "API key"
+        STAFF = "staff", "Staff user"
+        SYSTEM = "system", "System"
+
+    marketing_list = models.ForeignKey(MarketingList, on_delete=models.CASCADE, related_name="changes")
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_name = models.CharField(max_length=150)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["marketing_list", "-created_at", "-id"], name="list_change_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.marketing_list_id} {self.kind} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class AudienceDailyCount(models.Model):

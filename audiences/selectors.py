@@ -5,6 +5,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
@@ -26,6 +28,7 @@ from audiences.models import (
     Audience,
     AudienceDailyCount,
     AudienceMembership,
+    ListChange,
     ListDailyCount,
     ListMembership,
     MarketingList,
@@ -191,6 +194,40 @@ def list_members(marketing_list: MarketingList) -> QuerySet[Subscriber]:
     # A plain static list's Q, as in_lists_q builds it.
     members = _list_q(marketing_list, frozenset({marketing_list.pk}))
     return _members(members, ListMembership.objects.filter(marketing_list=marketing_list.pk))
+
+
+def list_member_counts(lists: Iterable[MarketingList]) -> dict[int, int]:
+    """How many members each list has, by pk: `list_members(lst).count()` for each, in one query whatever the number
+    of lists (a scalar subquery each), so that a page of lists costs the same as one list."""
+    lists = list(lists)
+    prefetch_related_objects([lst for lst in lists if lst.composed], *COMPOSITION)
+    counts: dict[int, int] = {}
+    parts: list[str] = []
+    params: list[Any] = []
+    counted: list[int] = []
+    for lst in lists:
+        members = list_members(lst)
+        # The rows MembersQuerySet.count() would count: the membership rows while nothing narrows the members.
+        if isinstance(members, MembersQuerySet) and members._counts_membership_rows():
+            members = members._membership_rows
+        try:
+            sql, sql_params = members.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # a Q that can match no one
+            counts[lst.pk] = 0
+            continue
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS members_{len(parts)})")  # noqa: S608 - Django-compiled
+        params.extend(sql_params)
+        counted.append(lst.pk)
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", params)  # noqa: S608 - Django-compiled, values in params
+            counts.update(zip(counted, cursor.fetchone(), strict=True))
+    return counts
+
+
+def list_changes_of(marketing_list: MarketingList) -> QuerySet[ListChange]:
+    """A list's history, newest first."""
+    return ListChange.objects.filter(marketing_list=marketing_list).order_by("-created_at", "-pk")
 
 
 def reachable(members: QuerySet[Subscriber], *, subscription_type_pk: int | None = None) -> QuerySet[Subscriber]:

@@ -2,15 +2,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from audiences.capacity import check_list_capacity, lists_lock_for_adding
 from audiences.errors import InvalidAudience
+from audiences.list_changes import list_switch_mode, list_switch_record, lists_release_audience
 from audiences.membership import membership_refresh_subscribers
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, ListMembership, MarketingList
+from audiences.models import (
+    DEFAULT_AUDIENCE_ID,
+    Audience,
+    AudienceMembership,
+    ListMembership,
+    MarketingList,
+)
 from audiences.rules import audiences_with_list_conditions, refuse_if_named_by_rules, validate_rules
 from audiences.selectors import audiences_by_public_ids, lists_by_public_ids
 from audiences.tasks import materialize_audience
+from core.actors import SYSTEM, Actor
 from core.errors import ApplicationError, Conflict, Issue, ValidationFailed
 from core.jobs import enqueue_on_commit
 from core.versioning import lock_for_change, mark_changed, touch
@@ -109,19 +117,28 @@ def _refuse_for_tier(audience: Audience, field: str) -> None:
 
 
 @transaction.atomic
-def audience_delete(*, audience: Audience) -> None:
+def audience_delete(*, audience: Audience, actor: Actor = SYSTEM) -> None:
+    """Delete an audience and its memberships. The lists on it keep their members: static ones move to All
+    Subscribers, dynamic ones become static lists holding the members they have now; each list's history records
+    it. Refused (409) while other audiences' rules name it or lists include or exclude it: deleting it would silently
+    change who those hold."""
     if audience.is_default:
         raise InvalidAudience.on("id", "The default audience cannot be deleted")
     if audience.group_id:
         _refuse_for_tier(audience, "id")
+    # Lock it first: a list created on it meanwhile is then either seen below or refused by the database.
+    audience = Audience.objects.select_for_update().get(pk=audience.pk)
     refuse_if_named_by_rules(audience.public_id)
-    in_use = list(audience.lists.values_list("public_id", flat=True)[:20])
-    if in_use:
+    composing = MarketingList.objects.filter(Q(include_audiences=audience) | Q(exclude_audiences=audience)).distinct()
+    composing = list(composing.order_by("pk").values_list("public_id", "name")[:20])
+    if composing:
+        names = ", ".join(f"{public_id} ({name})" for public_id, name in composing)
         raise Conflict(
-            "Audience is used by lists",
+            "Lists include or exclude this audience",
             code="INVALID_AUDIENCE",
-            issues=[Issue("id", f"Move or delete these lists first: {', '.join(in_use)}")],
+            issues=[Issue("id", f"Change the composition of these lists first: {names}")],
         )
+    lists_release_audience(audience=audience, default=default_audience(), actor=actor)
     audience.delete()
 
 
@@ -236,9 +253,9 @@ def _check_list_fields(*, name: str, mode: str) -> str:
 
 
 @transaction.atomic
-def list_create(*, name: str, mode: str, audience: Audience) -> MarketingList:
+def list_create(*, name: str, mode: str, audience: Audience, actor: Actor = SYSTEM) -> MarketingList:
     name = _check_list_fields(name=name, mode=mode)
-    return MarketingList.objects.create(name=name, mode=mode, audience=audience)
+    return MarketingList.objects.create(name=name, mode=mode, audience=audience, created_by=actor.name)
 
 
 @transaction.atomic
@@ -249,26 +266,30 @@ def list_update(
     mode: str | None = None,
     audience: Audience | None = None,
     expected_version: int | None = None,
+    actor: Actor = SYSTEM,
 ) -> MarketingList:
+    """Rename a list, or change its mode or audience. Static to dynamic replaces its membership rows by the audience's
+    members; dynamic to static keeps the members it has, as rows. A mode switch is recorded in the list's history."""
     marketing_list = lock_for_change(marketing_list, expected_version=expected_version)
     new_name = name if name is not None else marketing_list.name
     new_mode = mode or marketing_list.mode
     new_audience = audience or marketing_list.audience
     new_name = _check_list_fields(name=new_name, mode=new_mode)
     changed = []
+    switch: dict[str, Any] | None = None
     if new_name != marketing_list.name:
         marketing_list.name = new_name
         changed.append("name")
     if new_mode != marketing_list.mode:
-        if new_mode == MarketingList.Mode.DYNAMIC and marketing_list.memberships.exists():
-            raise InvalidList.on("mode", "A static list with members cannot become dynamic; empty it first")
-        marketing_list.mode = new_mode
+        switch = list_switch_mode(marketing_list, new_mode)
         changed.append("mode")
     if new_audience.pk != marketing_list.audience_id:
         marketing_list.audience = new_audience
         changed.append("audience")
     if changed:
         mark_changed(marketing_list, changed)
+    if switch is not None:
+        list_switch_record(marketing_list=marketing_list, details=switch, actor=actor)
     if "mode" in changed or "audience" in changed:
         _rematerialize_audiences_using_lists()
     return marketing_list

@@ -138,6 +138,11 @@ class ServiceModelAdmin(admin.ModelAdmin):
     def service_delete(self, obj: models.Model) -> None:
         obj.delete()
 
+    def service_delete_by(self, request: HttpRequest, obj: models.Model) -> None:
+        """The delete of a staff request: `service_delete`, unless the admin's service records who deletes (then
+        override this one, with `core.actors.actor_of(request)`)."""
+        self.service_delete(obj)
+
     @staticmethod
     def changed_values(form: ModelForm, names: Iterable[str]) -> dict[str, Any]:
         names = set(names)
@@ -182,7 +187,7 @@ class ServiceModelAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         try:
-            self.service_delete(obj)
+            self.service_delete_by(request, obj)
         except ApplicationError as error:
             raise ServiceRejected(error) from error
 
@@ -197,7 +202,7 @@ class ServiceModelAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet) -> None:
         for obj in queryset:
             try:
-                self.service_delete(obj)
+                self.service_delete_by(request, obj)
             except ApplicationError as error:
                 self.message_user(request, f"{obj}: {describe(error)}", messages.ERROR)
 

@@ -36,6 +36,7 @@ from audiences.services import (
     ensure_list_accepts_changes,
     list_create,
 )
+from core.actors import SYSTEM, Actor
 from core.ids import PUBLIC_ID_MAX_LENGTH
 from core.versioning import lock_for_change
 from imports.engine import create_missing_subscribers
@@ -358,11 +359,11 @@ def list_add_contacts(*, marketing_list: MarketingList, source: Iterable[bytes |
 
 @transaction.atomic
 def list_create_with_contacts(
-    *, name: str, audience: Audience, source: Iterable[bytes | str]
+    *, name: str, audience: Audience, source: Iterable[bytes | str], actor: Actor = SYSTEM
 ) -> tuple[MarketingList, AddStatistics]:
     """Seed 003's create-new: a static list on `audience` holding the subscribers the lines name, in one call. A
     refusal (a bad name, a size limit) creates nothing."""
-    marketing_list = list_create(name=name, mode=MarketingList.Mode.STATIC, audience=audience)
+    marketing_list = list_create(name=name, mode=MarketingList.Mode.STATIC, audience=audience, actor=actor)
     return marketing_list, list_add_contacts(marketing_list=marketing_list, source=source)
 
 

@@ -3,8 +3,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from audiences.models import Audience, MarketingList
+from audiences.models import Audience, ListChange, MarketingList
+from audiences.selectors import list_member_counts
 from core.api.fields import TimestampField
+from core.api.pagination import MAX_PAGE_SIZE
 from core.api.serializers import InputSerializer, RecordInputSerializer
 
 
@@ -53,7 +55,8 @@ def is_echoed_job(entry: Any) -> bool:
 
 
 class ListInputSerializer(RecordInputSerializer):
-    echo_fields = RecordInputSerializer.echo_fields | {"audience_name"}
+    # `archived` is read here and set by POST /api/lists/{id}/archive; `size` and `created_by` are Roster's to say.
+    echo_fields = RecordInputSerializer.echo_fields | {"audience_name", "archived", "size", "created_by"}
 
     name = serializers.CharField(max_length=200)
     mode = serializers.ChoiceField(choices=MarketingList.Mode.choices)
@@ -86,23 +89,78 @@ class ListInputSerializer(RecordInputSerializer):
         return jobs
 
 
+class ListsOutputSerializer(serializers.ListSerializer):
+    """A page of lists: every list's `size` counted in one query before the rows are written out."""
+
+    member_counts: dict[int, int] | None = None
+
+    def to_representation(self, data: Any) -> list:
+        rows = list(data.all() if hasattr(data, "all") else data)
+        self.member_counts = list_member_counts(rows)
+        return super().to_representation(rows)
+
+
 class ListOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     audience_id = serializers.CharField(source="audience.public_id")
     audience_name = serializers.CharField(source="audience.name")
     created_at = TimestampField()
     updated_at = TimestampField(allow_null=True)
+    archived = serializers.BooleanField(
+        help_text="An archived list keeps its members and takes no additions or imports (POST /api/lists/{id}/archive)."
+    )
+    size = serializers.SerializerMethodField(
+        help_text="How many members the list has now (as GET /api/lists/{id}/members counts them)."
+    )
+    created_by = serializers.SerializerMethodField(
+        help_text="Who created the list: the API key's name, the staff user's username, or `system`; null for lists "
+        "created before Roster recorded it."
+    )
 
     class Meta:
         model = MarketingList
-        fields = ("id", "name", "mode", "audience_id", "audience_name", "created_at", "updated_at", "version")
+        fields = (
+            "id",
+            "name",
+            "mode",
+            "audience_id",
+            "audience_name",
+            "created_at",
+            "updated_at",
+            "version",
+            "archived",
+            "size",
+            "created_by",
+        )
+        list_serializer_class = ListsOutputSerializer
+
+    def get_size(self, marketing_list: MarketingList) -> int:
+        counts = getattr(self.parent, "member_counts", None)
+        if counts is None or marketing_list.pk not in counts:
+            counts = list_member_counts([marketing_list])
+        return counts[marketing_list.pk]
+
+    def get_created_by(self, marketing_list: MarketingList) -> str | None:
+        return marketing_list.created_by or None
 
 
 class ListDetailSerializer(ListOutputSerializer):
     jobs = serializers.SerializerMethodField()
 
     class Meta(ListOutputSerializer.Meta):
-        fields = ("id", "name", "mode", "audience_id", "created_at", "updated_at", "version", "jobs")
+        fields = (
+            "id",
+            "name",
+            "mode",
+            "audience_id",
+            "created_at",
+            "updated_at",
+            "version",
+            "archived",
+            "size",
+            "created_by",
+            "jobs",
+        )
 
     # The Job component is imports.api.serializers.JobSerializer's (imports sits below audiences: named, not imported).
     @extend_schema_field(
@@ -119,6 +177,39 @@ class ListDetailSerializer(ListOutputSerializer):
         from imports.selectors import import_jobs_of
 
         return [job_representation(job) for job in import_jobs_of(marketing_list=marketing_list)[:50]]
+
+
+class ListChangeSerializer(serializers.ModelSerializer):
+    """One entry of a list's history."""
+
+    kind = serializers.ChoiceField(
+        choices=ListChange.Kind.choices,
+        help_text="`audience_deleted_moved_to_default` (a static list whose audience was deleted, now on aud_default), "
+        "`audience_deleted_made_static` (a dynamic list whose audience was deleted, now static with the members it "
+        "had), `switched_to_dynamic`, `switched_to_static`.",
+    )
+    created_at = TimestampField()
+    actor_type = serializers.ChoiceField(
+        choices=ListChange.ActorType.choices, help_text="Who made the change: `api_key`, `staff` or `system`."
+    )
+    actor_name = serializers.CharField(help_text="The API key's name, the staff user's username, or `system`.")
+    details = serializers.JSONField(
+        help_text="What changed, by kind: the deleted audience's `audience_id` and `audience_name`, `members`, "
+        "`static_members_added`, `static_members_removed`, `members_before`, `members_after`, "
+        "`previous_audience_id`."
+    )
+
+    class Meta:
+        model = ListChange
+        fields = ("kind", "created_at", "actor_type", "actor_name", "details")
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    limit = serializers.IntegerField(min_value=1, default=20)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, MAX_PAGE_SIZE)
 
 
 class AudienceRulesSerializer(InputSerializer):

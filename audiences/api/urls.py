@@ -44,6 +44,7 @@ urlpatterns = [
     path("lists/<str:list_id>/subscribers", views.ListSubscribersView.as_view(), name="list-subscribers"),
     path("lists/<str:list_id>/members", views.ListMembersView.as_view(), name="list-members"),
     path("lists/<str:list_id>/growth", growth_views.ListGrowthView.as_view(), name="list-growth"),
+    path("lists/<str:list_id>/history", views.ListHistoryView.as_view(), name="list-history"),
     path("lists/<str:list_id>/composition", views.ListCompositionView.as_view(), name="list-composition"),
     path("lists/<str:list_id>/contacts", contacts_views.ListContactsView.as_view(), name="list-contacts"),
     path(

@@ -1,6 +1,6 @@
 from django.db import transaction
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -9,11 +9,14 @@ from audiences.api import serializers as s
 from audiences.explain import explain_membership
 from audiences.models import Audience, MarketingList
 from audiences.selectors import audience_status
+from core.actors import actor_of
 from core.api.pagination import (
     CursorPage,
     CursorPageSerializer,
+    PageRequest,
     PageRequestSerializer,
     cursor_page_envelope,
+    page_envelope,
     parse_cursor_page,
     words_search_q,
 )
@@ -108,9 +111,13 @@ class AudienceDetailView(AudienceApiView):
 
     @extend_schema(responses=IdResponseSerializer)
     def delete(self, request: Request, audience_id: str) -> Response:
-        """Delete an audience; refused for `aud_default` and loyalty tiers, and while a list or another audience's
-        rules use it."""
-        services.audience_delete(audience=self.get_object(audience_id))
+        """Delete an audience and its memberships. Lists on it keep their members: static lists move to `aud_default`,
+        dynamic lists become static lists holding the members they have now; each list's history
+        (GET /api/lists/{id}/history) records the change.
+
+        Refused for `aud_default` (400) and loyalty tiers (400), and with 409 `INVALID_AUDIENCE` naming them while
+        other audiences' rules name it or lists include or exclude it."""
+        services.audience_delete(audience=self.get_object(audience_id), actor=actor_of(request))
         return Response({"id": audience_id})
 
 
@@ -171,7 +178,10 @@ class ListCollectionView(ListApiView):
         data = self.parse(s.ListInputSerializer)
         with transaction.atomic():
             marketing_list = services.list_create(
-                name=data["name"], mode=data["mode"], audience=self.get_audience(data["audience_id"])
+                name=data["name"],
+                mode=data["mode"],
+                audience=self.get_audience(data["audience_id"]),
+                actor=actor_of(request),
             )
             if data.get("jobs"):
                 import_jobs_create_for_list(marketing_list=marketing_list, jobs=data["jobs"])
@@ -200,7 +210,8 @@ class ListListView(PagedListView, ListApiView):
 
     @extend_schema(request=PageRequestSerializer, responses=page_of(s.ListOutputSerializer))
     def post(self, request: Request) -> Response:
-        """Page through lists (filter on id, name, mode, audience_id, archived and the timestamps)."""
+        """Page through lists (filter on id, name, mode, audience_id, archived and the timestamps), each with its
+        member count (`size`) and who created it."""
         return super().post(request)
 
 
@@ -210,13 +221,17 @@ class ListDetailView(ListApiView):
 
     @extend_schema(responses=s.ListDetailSerializer)
     def get(self, request: Request, list_id: str) -> Response:
-        """One list, with its latest import jobs."""
+        """One list, with its member count (`size`), who created it, and its latest import jobs."""
         marketing_list = self.get_object(list_id)
         return with_etag(Response(s.ListDetailSerializer(marketing_list).data), marketing_list.version)
 
     @extend_schema(request=s.ListInputSerializer, responses=IdResponseSerializer)
     def put(self, request: Request, list_id: str) -> Response:
-        """Update a list's name, mode or audience; each entry of `jobs` starts an import into it."""
+        """Update a list's name, mode or audience; each entry of `jobs` starts an import into it.
+
+        Static to dynamic replaces the list's own members by its audience's (export them first: GET
+        /api/lists/{id}/export); dynamic to static keeps the members it has. Either switch is recorded in the list's
+        history (GET /api/lists/{id}/history) with the member counts."""
         marketing_list = self.get_object(list_id)
         data = self.parse(s.ListInputSerializer, partial=True)
         with transaction.atomic():
@@ -226,6 +241,7 @@ class ListDetailView(ListApiView):
                 mode=data.get("mode"),
                 audience=self.get_audience(data["audience_id"]) if "audience_id" in data else None,
                 expected_version=expected_version(request, data),
+                actor=actor_of(request),
             )
             if data.get("jobs"):
                 import_jobs_create_for_list(marketing_list=marketing_list, jobs=data["jobs"])
@@ -236,6 +252,26 @@ class ListDetailView(ListApiView):
         """Delete a list and its memberships (the subscribers stay); refused while an audience's rules use it."""
         services.list_delete(marketing_list=self.get_object(list_id))
         return Response({"id": list_id})
+
+
+class ListHistoryView(ListApiView):
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int)],
+        responses=page_of(s.ListChangeSerializer),
+    )
+    def get(self, request: Request, list_id: str) -> Response:
+        """Page through a list's history, newest first (`page`, `limit` up to 100): the changes to what the list is
+        that keep its members, such as a mode switch or the deletion of its audience, each with who made it and the
+        member counts."""
+        marketing_list = self.get_object(list_id)
+        page = self.parse(s.HistoryPageSerializer, data=request.query_params.dict())
+        return Response(
+            page_envelope(
+                selectors.list_changes_of(marketing_list),
+                PageRequest(page=page["page"], limit=page["limit"]),
+                lambda rows: s.ListChangeSerializer(rows, many=True).data,
+            )
+        )
 
 
 class ListSubscribersView(ListApiView):

@@ -13,6 +13,7 @@ from audiences.api import views as list_views
 from audiences.api.serializers import ListInputSerializer
 from audiences.api.views import ListApiView
 from audiences.models import DEFAULT_AUDIENCE_ID
+from core.actors import actor_of
 from core.api.parsers import BoundedJSONParser
 from core.errors import ValidationFailed
 from imports import contacts, exports
@@ -73,7 +74,10 @@ class ListCollectionView(list_views.ListCollectionView):
         upload = _contacts_file(request)
         data = self.parse(ListFromFileSerializer, request.data.dict())
         marketing_list, statistics = contacts.list_create_with_contacts(
-            name=data["name"], audience=self.get_audience(data.get("audience_id") or DEFAULT_AUDIENCE_ID), source=upload
+            name=data["name"],
+            audience=self.get_audience(data.get("audience_id") or DEFAULT_AUDIENCE_ID),
+            source=upload,
+            actor=actor_of(request),
         )
         return Response({"id": marketing_list.public_id, "statistics": contacts.statistics_dict(statistics)})
 

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, MarketingList
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, ListChange, MarketingList
 from audiences.services import audience_add_subscriber, audience_create, list_add_subscriber, list_create
 from subscribers.services import subscriber_create
 
@@ -257,19 +257,22 @@ def test_list_add_goes_through_the_service(admin_client, default_audience):
     assert (created.name, created.mode, created.version) == ("Promotions", "static", 1)
 
 
-def test_static_list_with_members_cannot_become_dynamic(admin_client, lists):
-    static = lists["static"]
+def test_static_list_with_members_becomes_dynamic_and_its_history_says_so(admin_client, lists):
+    # Issue 16 point 4: it was refused ("empty it first").
+    static, vip = lists["static"], lists["vip"]
     url = reverse("admin:audiences_marketinglist_change", args=[static.pk])
 
     response = admin_client.post(
-        url,
-        {"name": static.name, "mode": "dynamic", "audience": static.audience_id, "expected_version": static.version},
+        url, {"name": static.name, "mode": "dynamic", "audience": vip.pk, "expected_version": static.version}
     )
 
-    assert response.status_code == 200
-    assert "empty it first" in response.context["adminform"].form.errors["mode"][0]
+    assert response.status_code == 302
     static.refresh_from_db()
-    assert static.mode == "static"
+    assert (static.mode, static.audience_id) == ("dynamic", vip.pk)
+    assert not static.memberships.exists()
+    page = admin_client.get(url).content.decode()
+    assert "Switched to dynamic on " + vip.public_id + ": 4 static members removed; 4 members before, 2 after" in page
+    assert "admin (Staff user)" in page
 
 
 def test_list_rename_bumps_version(admin_client, lists):
@@ -285,13 +288,47 @@ def test_list_rename_bumps_version(admin_client, lists):
     assert (static.name, static.version) == ("Weekly", 2)
 
 
-def test_audience_used_by_lists_is_not_deleted(admin_client, lists):
-    vip = lists["vip"]
+def test_audience_used_by_lists_is_deleted_and_its_lists_keep_their_members(admin_client, lists, default_audience):
+    # Issue 16 point 3: the admin refused ("protected"); it deletes through the same service as the API.
+    vip, dynamic, empty = lists["vip"], lists["dynamic"], lists["empty"]
+    url = reverse("admin:audiences_audience_delete", args=[vip.pk])
 
-    response = admin_client.post(reverse("admin:audiences_audience_delete", args=[vip.pk]), {"post": "yes"})
+    confirmation = admin_client.get(url).content.decode()
+    response = admin_client.post(url, {"post": "yes"})
 
-    assert response.status_code == 200  # the "cannot delete: protected" page
-    assert Audience.objects.filter(pk=vip.pk).exists()
+    assert "List <a" in confirmation and "stays: it becomes a static list on All Subscribers with its 2" in confirmation
+    assert "protected" not in confirmation
+    assert response.status_code == 302
+    assert not Audience.objects.filter(pk=vip.pk).exists()
+    dynamic.refresh_from_db()
+    empty.refresh_from_db()
+    assert (dynamic.mode, dynamic.audience_id, dynamic.memberships.count()) == ("static", default_audience.pk, 2)
+    assert (empty.mode, empty.audience_id) == ("static", default_audience.pk)
+    page = admin_client.get(reverse("admin:audiences_marketinglist_change", args=[dynamic.pk])).content.decode()
+    assert "Audience VIP (" + vip.public_id + ") was deleted: made a static list on All Subscribers holding" in page
+
+
+def test_delete_action_deletes_audiences_through_the_service_and_records_each_list(admin_client, lists):
+    vip, other = lists["vip"], audience_create(name="Other")
+    on_other = list_create(name="On other", mode="static", audience=other)
+    changelist = reverse("admin:audiences_audience_changelist")
+    selected = {"action": "delete_selected", "_selected_action": [vip.pk, other.pk]}
+
+    confirmation = admin_client.post(changelist, selected).content.decode()
+    response = admin_client.post(changelist, {**selected, "post": "yes"})
+
+    assert "Audience: VIP" in confirmation and "Audience: Other" in confirmation
+    assert response.status_code == 302
+    assert not Audience.objects.filter(pk__in=[vip.pk, other.pk]).exists()
+    kinds = dict(ListChange.objects.values_list("marketing_list__name", "kind"))
+    assert kinds == {
+        "VIP list": "audience_deleted_made_static",
+        "Empty static": "audience_deleted_moved_to_default",
+        "On other": "audience_deleted_moved_to_default",
+    }
+    assert set(ListChange.objects.values_list("actor_type", "actor_name")) == {("staff", "admin")}
+    on_other.refresh_from_db()
+    assert on_other.audience.public_id == DEFAULT_AUDIENCE_ID
 
 
 def test_a_static_list_page_links_to_the_import_wizard_for_that_list(admin_client, lists):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership, MarketingList
+from audiences.models import DEFAULT_AUDIENCE_ID, Audience, AudienceMembership
 from audiences.services import audience_create, list_create
 from subscribers.models import Subscriber
 from tests.api_assertions import TIMESTAMP, assert_error
@@ -360,18 +360,21 @@ def test_the_default_audience_cannot_be_deleted(api):
     assert audience_rows() == before
 
 
-def test_deleting_an_audience_used_by_a_list_is_refused_and_deletes_nothing(api):
+def test_deleting_an_audience_used_by_a_list_keeps_the_list_and_its_members(api):
+    # Issue 16 point 3: it was refused with 409; seed 000 deletes it ("removes associations"), and nothing is lost.
     audience_id = create_audience(api, "In Use")
     subscriber_id = create_subscriber(api, "bob@example.com", audiences=(audience_id,))
     list_id = api.post("/api/lists", {"name": "Uses it", "mode": "dynamic", "audience_id": audience_id}).json()["id"]
-    before = audience_rows()
 
-    body = assert_error(api.delete(f"/api/audiences/{audience_id}"), 409, "INVALID_AUDIENCE", "id")
+    response = api.delete(f"/api/audiences/{audience_id}")
 
-    assert list_id in body["issues"][0]["message"]
-    assert audience_rows() == before
-    assert MarketingList.objects.filter(public_id=list_id, audience__public_id=audience_id).exists()
-    assert subscriber_audiences(api, subscriber_id) == [audience_id]
+    assert response.status_code == 200
+    assert response.json() == {"id": audience_id}
+    assert not Audience.objects.filter(public_id=audience_id).exists()
+    got = api.get(f"/api/lists/{list_id}").json()
+    assert (got["mode"], got["audience_id"], got["size"]) == ("static", DEFAULT_AUDIENCE_ID, 1)
+    assert subscriber_audiences(api, subscriber_id) == []
+    assert api.get(f"/api/subscribers/{subscriber_id}").json()["lists"] == [list_id]
 
 
 def test_delete_unknown_audience_is_404(api):

@@ -12,8 +12,21 @@ from audiences.services import audience_create, list_create
 from subscribers.models import Subscriber
 from tests.api_assertions import TIMESTAMP, assert_error
 
-LIST_KEYS = {"id", "name", "mode", "audience_id", "audience_name", "created_at", "updated_at", "version"}
-DETAIL_KEYS = {"id", "name", "mode", "audience_id", "created_at", "updated_at", "version", "jobs"}
+# Seed 000's shape, plus seed 003's archived, size and created_by.
+LIST_KEYS = {
+    "id",
+    "name",
+    "mode",
+    "audience_id",
+    "audience_name",
+    "created_at",
+    "updated_at",
+    "version",
+    "archived",
+    "size",
+    "created_by",
+}
+DETAIL_KEYS = LIST_KEYS - {"audience_name"} | {"jobs"}
 
 
 def create_audience(api, name: str) -> str:
@@ -263,7 +276,8 @@ def test_listing_runs_a_bounded_number_of_queries(api, django_assert_max_num_que
     for index in range(30):
         list_create(name=f"List {index}", mode="static", audience=audiences[index % 5])
 
-    with django_assert_max_num_queries(4):  # key lookup, its last use, count, page joined to its audience
+    # key lookup, its last use, count, page joined to its audience, every list's size
+    with django_assert_max_num_queries(5):
         response = api.post("/api/lists/list", {"page": 1, "limit": 100})
 
     body = response.json()
@@ -373,14 +387,21 @@ def test_update_with_bad_input_is_a_400_and_changes_nothing(api, body, field):
     assert stored() == before
 
 
-def test_a_static_list_with_members_cannot_become_dynamic(api):
-    list_id = create_list(api, "Has members")
-    create_subscriber(api, "bob@example.com", lists=[list_id])
-    before = stored()
+def test_a_static_list_with_members_becomes_dynamic_with_its_audiences_members(api):
+    # Issue 16 point 4: it was refused ("empty it first"); seed 000's migration guide switches it.
+    vip = create_audience(api, "VIP")
+    list_id = create_list(api, "Has members", audience_id=vip)
+    bob = create_subscriber(api, "bob@example.com", lists=[list_id])
+    ann = create_subscriber(api, "ann@example.com", audiences=[vip])
 
-    assert_error(api.put(f"/api/lists/{list_id}", {"mode": "dynamic"}), 400, "VALIDATION_ERROR", "mode")
+    response = api.put(f"/api/lists/{list_id}", {"mode": "dynamic"})
 
-    assert stored() == before
+    assert response.status_code == 200
+    assert not ListMembership.objects.filter(marketing_list__public_id=list_id).exists()
+    got = api.get(f"/api/lists/{list_id}").json()
+    assert (got["mode"], got["size"]) == ("dynamic", 1)
+    assert subscriber_lists(api, bob) == []
+    assert members_via_filter(api, list_id) == [ann]
 
 
 # --- delete ---------------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from tests.api_assertions import TIMESTAMP
 
 AUDIENCE_ID = re.compile(r"^aud_[A-Za-z0-9]+$")
 LIST_ID = re.compile(r"^list_[A-Za-z0-9]+$")
+# What Roster's lists carry besides seed 000's shape (seed 003's list fields): these lists are empty, not archived,
+# and made with the test key, named "test".
+SEED_003_ADDITIONS = {"archived": False, "size": 0, "created_by": "test"}
 
 
 def at(text: str) -> dt.datetime:
@@ -227,6 +230,7 @@ def test_list_all_lists(api, seed_lists):
             "created_at": "2024-01-15T09:00:00.000Z",
             "updated_at": "2024-03-10T16:30:00.000Z",
             "version": 5,
+            **SEED_003_ADDITIONS,
         },
         seed_lists["launch"]: {
             "id": seed_lists["launch"],
@@ -237,6 +241,7 @@ def test_list_all_lists(api, seed_lists):
             "created_at": "2024-02-20T11:15:00.000Z",
             "updated_at": None,
             "version": 1,
+            **SEED_003_ADDITIONS,
         },
     }
 
@@ -256,6 +261,7 @@ def test_get_list_by_id(api, seed_lists):
         "created_at": "2024-01-15T09:00:00.000Z",
         "updated_at": "2024-03-10T16:30:00.000Z",
         "version": 5,
+        **SEED_003_ADDITIONS,
         "jobs": [],
     }
 
@@ -389,3 +395,38 @@ def test_bulk_migration_from_static_to_dynamic(api):
         "Migrated: list_old_2",
         "Migrated: list_old_3",
     ]
+
+
+def test_migration_guide_switches_a_static_list_with_members_to_dynamic(api):
+    """The guide's steps on one list with members: export them, create the audience, fill it, validate the counts,
+    switch the list's mode (the step the bulk script leaves out), then see the change in the list's history."""
+    body = {"name": "Old static", "mode": "static", "audience_id": "aud_default"}
+    old_list = post_id(api, "/api/lists", body, LIST_ID)
+    members = [create_subscriber(api, f"member{i}@example.com") for i in range(3)]
+    for subscriber_id in members:
+        assert api.post(f"/api/lists/{old_list}/subscribers", {"subscriber_id": subscriber_id}).status_code == 200
+
+    # Analyze Current Lists: export all static list members
+    export = api.get(f"/api/lists/{old_list}/export")
+    assert export.status_code == 200
+    exported = b"".join(export.streaming_content).decode()
+    assert all(f"member{i}@example.com" in exported for i in range(3))
+    # Define Audience Criteria, Create Dynamic Audience
+    audience_id = post_id(api, "/api/audiences", {"name": f"Migrated: {old_list}"}, AUDIENCE_ID)
+    for subscriber_id in members[:2]:
+        api.post(f"/api/audiences/{audience_id}/subscribers", {"subscriber_id": subscriber_id})
+    # Validate Membership: compare counts
+    assert api.get(f"/api/audiences/{audience_id}/count").json()["count"] == 2
+    assert api.get(f"/api/lists/{old_list}").json()["size"] == 3
+
+    # Switch List Mode: Update from static to dynamic
+    response = api.put(f"/api/lists/{old_list}", {"name": "Old static", "mode": "dynamic", "audience_id": audience_id})
+
+    assert response.status_code == 200
+    assert response.json() == {"id": old_list}
+    got = api.get(f"/api/lists/{old_list}").json()
+    assert (got["mode"], got["audience_id"], got["size"]) == ("dynamic", audience_id, 2)
+    # Monitor Changes: the switch and how many static members it removed
+    change = api.get(f"/api/lists/{old_list}/history").json()["results"][0]
+    assert change["kind"] == "switched_to_dynamic"
+    assert (change["details"]["static_members_removed"], change["details"]["members_after"]) == (3, 2)

@@ -75,7 +75,8 @@ def test_create_new_on_an_audience(api):
     response = create_new(api, name="From a file", audience_id=audience_id, csv=csv_part("email\nann@example.com\n"))
     assert response.status_code == 200, response.json()
     assert response.json()["statistics"] == {"added": 1, "invalid": 0, "skipped": 0, "duplicated": 0}
-    assert api.get(f"/api/lists/{response.json()['id']}").json()["audience_id"] == audience_id
+    created = api.get(f"/api/lists/{response.json()['id']}").json()
+    assert (created["audience_id"], created["size"], created["created_by"]) == (audience_id, 1, "test")
 
 
 def test_create_new_refusals_create_nothing(api):
