@@ -5,13 +5,7 @@ unsubscribe included, answered 500. Such rules need not be huge: one condition `
 values]` (well within every limit) compiles to an expression SQLite refuses ("Expression tree is too large"). Run for
 real in a subprocess on a fresh SQLite file, through the API and the public page, with jobs in-process."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded import embedded_script_result
 
 SCRIPT = """
 import json
@@ -82,22 +76,7 @@ print("RESULT " + json.dumps(out))
 
 
 def test_rules_sqlite_cannot_evaluate_fail_their_audience_not_the_writes(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "RQ_QUEUE_PREFIX") and not key.startswith("PYTEST_")
-    }
-    env |= {"DEBUG": "true", "SECRET_KEY": "embedded-test", "ROSTER_DATA_DIR": str(tmp_path), "REDIS_URL": ""}
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    done = subprocess.run(
-        [*manage, "shell", "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
-    assert line is not None, done.stdout + done.stderr[-3000:]
-    out = json.loads(line.removeprefix("RESULT "))
+    out = embedded_script_result(tmp_path, SCRIPT)
 
     assert out["create"][0] == 200
     assert out["companies_status"]["status"] == "failed"

@@ -2,13 +2,7 @@
 SQL that turns a dynamic list's members into rows and counts every list's size in one query runs on SQLite too.
 Run for real in a subprocess on a fresh SQLite file, through the API."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded import embedded_script_result
 
 SCRIPT = """
 import json
@@ -47,18 +41,7 @@ print("RESULT", json.dumps(out))
 
 
 def test_audience_delete_and_mode_switch_keep_members_on_sqlite(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    env |= {"DEBUG": "true", "SECRET_KEY": "embedded-test", "ROSTER_DATA_DIR": str(tmp_path)}
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    done = subprocess.run(
-        [*manage, "shell", "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-
-    assert done.returncode == 0, done.stderr
-    line = next((line for line in done.stdout.splitlines() if line.startswith("RESULT ")), None)
-    assert line is not None, done.stdout + done.stderr
-    out = json.loads(line.removeprefix("RESULT "))
+    out = embedded_script_result(tmp_path, SCRIPT)
     assert out["before"] == out["after"] == out["flipped"] == out["ids"]
     assert out["switch"] == 200
     assert out["delete"][0] == 200, out["delete"]

@@ -1,12 +1,7 @@
 """The embedded mode `make run` uses (SQLite, jobs in-process, no Redis), run for real in a subprocess: the suite
 itself runs on PostgreSQL, and SQLite's SQL differs in the places that matter (upserts, JSON)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded import embedded_script_result
 
 SCRIPT = """
 from django.db import transaction
@@ -24,19 +19,11 @@ with transaction.atomic():
 audience.refresh_from_db()
 dynamic = list_create(name="Big spenders list", mode="dynamic", audience=audience)
 subscriber_create(email="late@example.com", first_name="L", additional_fields_data={"lifetime_value": 9000})
-print("RESULT", audience.status, audience_members(audience).count())
+import json
+print("RESULT", json.dumps([audience.status, audience_members(audience).count()]))
 """
 
 
 def test_rule_audiences_materialize_in_process_on_sqlite(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    env |= {"DEBUG": "true", "SECRET_KEY": "embedded-test", "ROSTER_DATA_DIR": str(tmp_path)}
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
-    done = subprocess.run(
-        [*manage, "shell", "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert "RESULT ready 3" in done.stdout, done.stdout + done.stderr
+    assert embedded_script_result(tmp_path, SCRIPT) == ["ready", 3]
     assert (tmp_path / "roster.sqlite3").exists()
