@@ -334,17 +334,21 @@ def subscriber_set_memberships(
         )
         changed |= bool(wanted - set(current))
     if lists is not None:
-        dynamic = [lst.public_id for lst in lists if lst.is_dynamic]
-        if dynamic:
-            raise ApplicationError(
-                "Invalid subscriber data",
-                code="INVALID_SUBSCRIBER",
-                issues=[
-                    Issue("lists", f"{public_id} is a dynamic list; join its audience instead") for public_id in dynamic
-                ],
-            )
         wanted = {lst.pk for lst in lists}
         current = set(ListMembership.objects.filter(subscriber=subscriber).values_list("marketing_list_id", flat=True))
+        # A list already holding the subscriber stays as it is (a GET body sent back changes nothing); a new one must
+        # take additions.
+        problems = [
+            Issue("lists", f"{lst.public_id} is a dynamic list; join its audience instead")
+            for lst in lists
+            if lst.is_dynamic
+        ] + [
+            Issue("lists", f"{lst.public_id} is archived: it takes no additions (unarchive it first)")
+            for lst in lists
+            if lst.archived and lst.pk not in current
+        ]
+        if problems:
+            raise ApplicationError("Invalid subscriber data", code="INVALID_SUBSCRIBER", issues=problems)
         if current - wanted:
             ListMembership.objects.filter(subscriber=subscriber, marketing_list_id__in=current - wanted).delete()
         for marketing_list in lists_lock_for_adding(lst for lst in lists if lst.pk not in current):

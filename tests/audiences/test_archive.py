@@ -75,6 +75,28 @@ def test_archived_list_refuses_single_additions(api):
     assert response.status_code == 200, response.json()
 
 
+def test_a_subscribers_lists_cannot_join_an_archived_list_but_keep_one_it_is_in(api):
+    archived = MarketingListFactory(archived=True)
+    body = {"first_name": "Ann", "email": "ann@example.com", "lists": [archived.public_id]}
+    assert_error(api.post("/api/subscribers", body), 400, "INVALID_SUBSCRIBER", "lists")
+    subscriber_id = created_id(api.post("/api/subscribers", {**body, "lists": []}))
+    assert_error(
+        api.put(f"/api/subscribers/{subscriber_id}", {"lists": [archived.public_id]}),
+        400,
+        "INVALID_SUBSCRIBER",
+        "lists",
+    )
+    assert not ListMembership.objects.filter(marketing_list=archived).exists()
+
+    # A member from before the archiving stays one when the subscriber's GET body is sent back.
+    archive(api, archived.public_id, False)
+    assert api.put(f"/api/subscribers/{subscriber_id}", {"lists": [archived.public_id]}).status_code == 200
+    archive(api, archived.public_id, True)
+    read = api.get(f"/api/subscribers/{subscriber_id}").json()
+    assert api.put(f"/api/subscribers/{subscriber_id}", {**read, "first_name": "Anne"}).status_code == 200
+    assert ListMembership.objects.filter(marketing_list=archived).count() == 1
+
+
 def test_archived_list_still_lets_members_go(api):
     marketing_list = MarketingListFactory(archived=True)
     subscriber = SubscriberFactory()
