@@ -365,7 +365,10 @@ class MarketingListAdmin(ServiceModelAdmin):
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj: MarketingList) -> str:
-        return members_link(obj.member_count, list=obj.public_id)
+        # The annotation sorts the page; a composed list (includes, excludes: few of them) is counted as its members
+        # page counts it, which the annotation does not follow.
+        count = list_members(obj).count() if obj.composed else obj.member_count
+        return members_link(count, list=obj.public_id)
 
     @admin.display(description="members")
     def members(self, obj: MarketingList) -> str:

@@ -3,7 +3,14 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from audiences.models import DEFAULT_AUDIENCE_ID, Audience, ListChange, MarketingList
-from audiences.services import audience_add_subscriber, audience_create, list_add_subscriber, list_create
+from audiences.selectors import list_members
+from audiences.services import (
+    audience_add_subscriber,
+    audience_create,
+    list_add_subscriber,
+    list_create,
+    list_set_composition,
+)
 from subscribers.services import subscriber_create
 
 
@@ -216,6 +223,19 @@ def test_list_changelist_counts_members(admin_client, lists):
     counts = {name: obj.member_count for name, obj in result_rows(response).items()}
     assert counts == {"Newsletter": 4, "VIP list": 2, "Everyone list": 5, "Empty static": 0}
     assert f'?list={lists["static"].public_id}">4</a>' in response.content.decode()
+
+
+def test_list_changelist_counts_a_composed_list_as_its_members_page_does(admin_client, lists):
+    campaign = list_create(name="Campaign", mode="static", audience=lists["vip"])
+    campaign = list_set_composition(
+        marketing_list=campaign, include_lists=[lists["static"]], exclude_audiences=[lists["vip"]]
+    )
+
+    response = admin_client.get(reverse("admin:audiences_marketinglist_changelist"))
+
+    expected = list_members(campaign).count()
+    assert expected == 2  # the newsletter's four, less the two VIPs
+    assert f'?list={campaign.public_id}">{expected}</a>' in response.content.decode()
 
 
 def test_list_changelist_queries_do_not_grow_with_rows(admin_client, lists, django_assert_max_num_queries):
